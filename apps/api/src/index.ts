@@ -1,0 +1,33 @@
+import { serve } from '@hono/node-server';
+import { JobQueues } from '@offload/queue';
+import { registry } from '@offload/tasks';
+import { pino } from 'pino';
+import { createApp } from './app.ts';
+import { loadApiEnv } from './env.ts';
+
+const env = loadApiEnv();
+const logger = pino({ name: 'api', level: env.LOG_LEVEL });
+const jobs = JobQueues.create({
+  redisUrl: env.REDIS_URL,
+  prefix: env.OFFLOAD_PREFIX,
+  queueNames: registry.queues(),
+});
+const app = createApp({ jobs, registry, logger, maxBodyBytes: env.API_MAX_BODY_BYTES });
+
+const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
+  logger.info({ url: `http://${env.HOST}:${info.port}` }, 'api listening');
+});
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  server.close(() => {
+    jobs.close().finally(() => process.exit(0));
+  });
+  // Long-polls hold connections open for up to a minute; do not wait for them.
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

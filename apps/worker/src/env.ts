@@ -1,0 +1,29 @@
+import { availableParallelism } from 'node:os';
+import { parseEnv, sharedEnvShape } from '@offload/queue';
+import { z } from 'zod';
+
+const schema = z.object({
+  ...sharedEnvShape,
+  /** Executors (threads) per worker process; each runs one job at a time. */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(availableParallelism()),
+  /** Comma-separated queues to serve; unset serves every queue some task uses. */
+  WORKER_QUEUES: z
+    .string()
+    .optional()
+    .transform((value) =>
+      value
+        ?.split(',')
+        .map((queue) => queue.trim())
+        .filter(Boolean),
+    ),
+  /** How long SIGTERM waits for running jobs before handing them back to the queue, ms. */
+  WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
+  /** CPU priority of the worker process (0 normal … 19 lowest), so an API on the same machine stays responsive. */
+  WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+});
+
+export type WorkerEnv = z.infer<typeof schema>;
+
+export function loadWorkerEnv(source: NodeJS.ProcessEnv = process.env): WorkerEnv {
+  return parseEnv(schema, 'worker', source);
+}

@@ -1,0 +1,76 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { TaskProgress, TaskRegistry } from '@offload/tasks';
+import type { ExecutorData, FromExecutor, ToExecutor } from './executor-protocol.ts';
+
+/**
+ * One executor: a worker thread that runs one task at a time, so CPU-bound
+ * work never blocks the worker's main thread (lock renewal, heartbeats, cancels).
+ */
+
+/** At most one progress message per this many ms; tasks may call progress() in tight loops. */
+const PROGRESS_EVERY_MS = 100;
+
+const port = parentPort;
+if (!port) throw new Error('executor-thread.ts runs only as a worker thread');
+const { tasksModule } = workerData as ExecutorData;
+// A literal import for the built-ins, so a production bundle carries them inside.
+const { registry } = (tasksModule ? await import(tasksModule) : await import('@offload/tasks')) as {
+  registry: TaskRegistry;
+};
+
+const send = (message: FromExecutor) => port.postMessage(message);
+let abort: AbortController | null = null;
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return err.message || err.name;
+  return String(err);
+}
+
+async function run(jobId: string, taskName: string, rawInput: unknown): Promise<FromExecutor> {
+  const task = registry.get(taskName);
+  if (!task) return { type: 'failed', message: `Unknown task "${taskName}"`, final: true };
+  const input = task.input.safeParse(rawInput);
+  if (!input.success) {
+    return { type: 'failed', message: `Invalid input: ${input.error.message}`, final: true };
+  }
+  abort = new AbortController();
+  let lastProgressAt = 0;
+  const ctx = {
+    signal: abort.signal,
+    progress(value: TaskProgress) {
+      const now = Date.now();
+      if (now - lastProgressAt < PROGRESS_EVERY_MS) return;
+      lastProgressAt = now;
+      send({ type: 'progress', value });
+    },
+    log(line: string) {
+      send({ type: 'log', line: String(line) });
+    },
+  };
+  try {
+    const result = await task.run(input.data, ctx);
+    const output = task.output.safeParse(result);
+    if (!output.success) {
+      return {
+        type: 'failed',
+        message: `Task ${taskName} (job ${jobId}) returned an invalid result: ${output.error.message}`,
+        final: true,
+      };
+    }
+    return { type: 'done', result: output.data };
+  } catch (err) {
+    return { type: 'failed', message: describe(err), final: false };
+  } finally {
+    abort = null;
+  }
+}
+
+port.on('message', (message: ToExecutor) => {
+  if (message.type === 'abort') {
+    abort?.abort(new Error(message.reason));
+    return;
+  }
+  run(message.jobId, message.task, message.input).then(send);
+});
+
+send({ type: 'ready' });

@@ -1,0 +1,173 @@
+import { hostname } from 'node:os';
+import {
+  CancelListener,
+  HandBack,
+  HEARTBEAT_EVERY_MS,
+  JobFailure,
+  type JobRunner,
+  type OffloadKeys,
+  type QueueWorker,
+  type Redis,
+  removeHeartbeat,
+  startQueueWorker,
+  writeHeartbeat,
+} from '@offload/queue';
+import type { Logger } from 'pino';
+import { ExecutionError, type ExecutorPool } from './executor-pool.ts';
+
+export interface WorkerDeps {
+  /** A worker-role connection (createRedis(url, 'worker')). */
+  redis: Redis;
+  keys: OffloadKeys;
+  /** Queues this process serves (WORKER_QUEUES). */
+  queues: readonly string[];
+  pool: ExecutorPool;
+  logger: Logger;
+  /** How long SIGTERM waits for running jobs before handing them back, ms. */
+  shutdownGraceMs: number;
+}
+
+export interface OffloadWorker {
+  readonly id: string;
+  /** Stops taking jobs, lets running ones finish within the grace, hands back the rest. */
+  close(): Promise<void>;
+}
+
+interface RunningEntry {
+  queue: string;
+  task: string;
+  startedAt: string;
+  /** A cancel arrived while the job was still on its way to an executor. */
+  canceled: boolean;
+}
+
+/**
+ * A worker process's job loop: one BullMQ worker per served queue, all
+ * feeding one executor pool. Together they hold at most as many jobs as the
+ * pool has executors (see syncConcurrency), so `running` means computing.
+ */
+export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
+  const { redis, keys, pool, logger } = deps;
+  const id = `${hostname()}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+  const startedAt = new Date().toISOString();
+  const running = new Map<string, RunningEntry>();
+  let jobsDone = 0;
+  let closing = false;
+
+  const cancels = await CancelListener.start(redis, keys, (jobId) => {
+    const entry = running.get(jobId);
+    if (!entry) return;
+    entry.canceled = true;
+    if (pool.stop(jobId, 'canceled')) logger.info({ jobId }, 'job canceled; executor stopped');
+  });
+
+  const runnerFor =
+    (queue: string): JobRunner =>
+    async (job) => {
+      const entry: RunningEntry = {
+        queue,
+        task: job.task,
+        startedAt: new Date().toISOString(),
+        canceled: false,
+      };
+      running.set(job.id, entry);
+      syncConcurrency();
+      const log = logger.child({ jobId: job.id, task: job.task, attempt: job.attempt });
+      try {
+        // The cancel may have been announced while this check was on its way: the listener sets the flag.
+        if ((await cancels.isCanceled(job.id)) || entry.canceled) {
+          throw new ExecutionError('canceled', 'Canceled before it started', true);
+        }
+        log.debug('job started');
+        const result = await pool.run({
+          jobId: job.id,
+          task: job.task,
+          input: job.input,
+          timeoutMs: job.timeoutMs,
+          onProgress: job.progress,
+          onLog: job.log,
+        });
+        jobsDone++;
+        log.info('job completed');
+        return result;
+      } catch (err) {
+        if (!(err instanceof ExecutionError)) throw err;
+        if (err.code === 'shutdown') {
+          log.info('job handed back to its queue');
+          throw new HandBack(err.message);
+        }
+        jobsDone++;
+        log.warn({ code: err.code, final: err.final }, err.message);
+        throw new JobFailure(err.code, err.message, err.final);
+      } finally {
+        running.delete(job.id);
+        syncConcurrency();
+      }
+    };
+
+  const onError = (err: Error) => logger.warn({ err: err.message }, 'queue worker error');
+  const workers: QueueWorker[] = deps.queues.map((queue) =>
+    startQueueWorker({
+      redis,
+      prefix: keys.prefix,
+      queue,
+      concurrency: pool.size,
+      run: runnerFor(queue),
+      onError,
+    }),
+  );
+
+  /**
+   * BullMQ limits each worker on its own; the pool is shared. Each queue may
+   * hold what the other queues leave free, so the sum stays at the pool's size
+   * (BullMQ's floor of 1 lets an idle queue hold one job more while all are busy).
+   */
+  function syncConcurrency(): void {
+    if (workers.length < 2) return;
+    for (const worker of workers) {
+      let elsewhere = 0;
+      for (const entry of running.values()) if (entry.queue !== worker.queue) elsewhere++;
+      worker.setConcurrency(Math.max(1, pool.size - elsewhere));
+    }
+  }
+
+  const beat = () =>
+    writeHeartbeat(redis, keys, {
+      id,
+      host: hostname(),
+      pid: process.pid,
+      queues: [...deps.queues],
+      concurrency: pool.size,
+      running: [...running].map(([jobId, entry]) => ({
+        jobId,
+        task: entry.task,
+        startedAt: entry.startedAt,
+      })),
+      jobsDone,
+      startedAt,
+      lastSeenAt: new Date().toISOString(),
+    }).catch((err: Error) => logger.debug({ err: err.message }, 'heartbeat not written'));
+  await beat();
+  const heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
+
+  logger.info({ workerId: id, queues: deps.queues, concurrency: pool.size }, 'worker ready');
+
+  return {
+    id,
+    async close() {
+      if (closing) return;
+      closing = true;
+      logger.info({ running: running.size, graceMs: deps.shutdownGraceMs }, 'worker draining');
+      const grace = setTimeout(() => {
+        for (const jobId of running.keys()) pool.stop(jobId, 'shutdown');
+      }, deps.shutdownGraceMs);
+      await Promise.all(workers.map((worker) => worker.close()));
+      clearTimeout(grace);
+      clearInterval(heartbeat);
+      cancels.close();
+      await pool.close();
+      await removeHeartbeat(redis, keys, id).catch(() => {});
+      logger.info({ jobsDone }, 'worker stopped');
+    },
+  };
+}

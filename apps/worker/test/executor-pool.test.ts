@@ -1,0 +1,152 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ExecutionError, ExecutorPool } from '../src/executor-pool.ts';
+
+const tasksModule = new URL('../../../tests/support/test-tasks.ts', import.meta.url).href;
+
+let pool: ExecutorPool | undefined;
+afterEach(async () => {
+  await pool?.close();
+  pool = undefined;
+});
+
+async function failureOf(promise: Promise<unknown>): Promise<ExecutionError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof ExecutionError) return err;
+    throw err;
+  }
+  throw new Error('expected the execution to fail');
+}
+
+const job = (task: string, input: unknown = {}, timeoutMs = 5000) => ({
+  jobId: `${task}-${Math.random()}`,
+  task,
+  input,
+  timeoutMs,
+});
+
+describe('ExecutorPool', () => {
+  it('runs a task off the calling thread and passes on its progress and log', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const progress: unknown[] = [];
+    const logs: string[] = [];
+    const result = await pool.run({
+      ...job('test.echo', { value: 'hi' }),
+      onProgress: (value) => progress.push(value),
+      onLog: (line) => logs.push(line),
+    });
+    expect(result).toEqual({ value: 'hi' });
+    expect(progress).toEqual([50]);
+    expect(logs).toEqual(['echo hi']);
+  });
+
+  it('runs as many tasks at once as it has executors', async () => {
+    pool = await ExecutorPool.start({ size: 2, tasksModule });
+    const started = Date.now();
+    await Promise.all([
+      pool.run(job('test.sleep', { ms: 400 })),
+      pool.run(job('test.sleep', { ms: 400 })),
+    ]);
+    // Serially this takes 800 ms; in parallel about 400.
+    expect(Date.now() - started).toBeLessThan(750);
+  });
+
+  it('kills a task that loops forever at its time limit and replaces the executor', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const started = Date.now();
+    const err = await failureOf(pool.run(job('test.loop', {}, 500)));
+    const elapsed = Date.now() - started;
+    expect(err.code).toBe('timeout');
+    expect(err.final).toBe(true);
+    expect(elapsed).toBeGreaterThanOrEqual(490);
+    expect(elapsed).toBeLessThan(1500);
+    // The replacement executor takes the next job.
+    await expect(pool.run(job('test.echo', { value: 'after' }))).resolves.toEqual({
+      value: 'after',
+    });
+  });
+
+  it('times out a promise that never settles', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const err = await failureOf(pool.run(job('test.hang', {}, 300)));
+    expect(err.code).toBe('timeout');
+    await expect(pool.run(job('test.echo', { value: 'x' }))).resolves.toEqual({ value: 'x' });
+  });
+
+  it('stops a running job on request, well within a second', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const loop = job('test.loop', {}, 60_000);
+    const running = pool.run(loop);
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    expect(pool.stop(loop.jobId, 'canceled')).toBe(true);
+    const err = await failureOf(running);
+    expect(err).toMatchObject({ code: 'canceled', final: true });
+    await expect(pool.run(job('test.echo', { value: 'next' }))).resolves.toEqual({ value: 'next' });
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('keeps an executor whose task honours its abort signal', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule, abortGraceMs: 5000 });
+    const sleep = job('test.sleep', { ms: 60_000 });
+    const running = pool.run(sleep);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(pool.stop(sleep.jobId, 'canceled')).toBe(true);
+    await failureOf(running);
+    // Had the thread been killed, the grace of 5 s would pass before the next job could start.
+    const started = Date.now();
+    await pool.run(job('test.echo', { value: 'warm' }));
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it('fails a task that exits its thread, and keeps serving', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const err = await failureOf(pool.run(job('test.exit')));
+    expect(err.code).toBe('task_error');
+    expect(err.message).toMatch(/exit code 3/);
+    await expect(pool.run(job('test.echo', { value: 'y' }))).resolves.toEqual({ value: 'y' });
+  });
+
+  it('fails a task that throws from a timer, and keeps serving', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const err = await failureOf(pool.run(job('test.timer-throw')));
+    expect(err.code).toBe('task_error');
+    expect(err.message).toMatch(/thrown from a timer/);
+    await expect(pool.run(job('test.echo', { value: 'z' }))).resolves.toEqual({ value: 'z' });
+  });
+
+  it('stops an executor that exhausts its memory cap', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule, memoryLimitMb: 64 });
+    const err = await failureOf(pool.run(job('test.heap', {}, 30_000)));
+    expect(err.code).toBe('out_of_memory');
+    await expect(pool.run(job('test.echo', { value: 'm' }))).resolves.toEqual({ value: 'm' });
+  });
+
+  it('fails, without retry, a task it does not know or an input that does not fit', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const unknown = await failureOf(pool.run(job('no.such-task')));
+    expect(unknown).toMatchObject({ code: 'task_error', final: true });
+    const invalid = await failureOf(pool.run(job('test.echo', { value: 42 })));
+    expect(invalid).toMatchObject({ code: 'task_error', final: true });
+    expect(invalid.message).toMatch(/Invalid input/);
+  });
+
+  it('reports a thrown error as a retryable task error', async () => {
+    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    const err = await failureOf(pool.run(job('test.throw')));
+    expect(err).toMatchObject({
+      code: 'task_error',
+      final: false,
+      message: 'boom from test.throw',
+    });
+  });
+});
+
+describe('ExecutorPool.start', () => {
+  it('fails loudly when the executors cannot load their tasks', async () => {
+    await expect(
+      ExecutorPool.start({ size: 1, tasksModule: 'file:///nonexistent/tasks.ts' }),
+    ).rejects.toThrow(/failed to start/);
+  });
+});

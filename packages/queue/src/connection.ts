@@ -1,0 +1,109 @@
+import { Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * How a process talks to Redis.
+ * - `api`: fail fast. With Redis down or paused a request must answer 503 at
+ *   once, never wait in ioredis' offline queue or retry loop.
+ * - `worker`: wait forever. BullMQ's blocking commands need
+ *   `maxRetriesPerRequest: null`, and a worker should ride out a Redis restart
+ *   on its own instead of crashing.
+ */
+export type RedisRole = 'api' | 'worker';
+
+/** Longest a single command may take in the API before it counts as Redis being unavailable, ms. */
+export const API_COMMAND_TIMEOUT_MS = 1000;
+/** Delay between reconnection attempts, ms; bounds how soon after Redis returns the processes notice. */
+const RECONNECT_EVERY_MS = 250;
+
+export function redisOptions(role: RedisRole): RedisOptions {
+  const common: RedisOptions = {
+    connectTimeout: 2000,
+    retryStrategy: () => RECONNECT_EVERY_MS,
+  };
+  if (role === 'api') {
+    return {
+      ...common,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: API_COMMAND_TIMEOUT_MS,
+    };
+  }
+  return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
+}
+
+export function createRedis(url: string, role: RedisRole): Redis {
+  const redis = new Redis(url, redisOptions(role));
+  // Without a listener ioredis prints every failed reconnect; the owner logs state changes instead.
+  redis.on('error', () => {});
+  return redis;
+}
+
+/** Raised in place of connection errors so the API can answer 503 instead of 500. */
+export class RedisUnavailableError extends Error {
+  override readonly name = 'RedisUnavailableError';
+}
+
+const UNAVAILABLE =
+  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF|OOM command not allowed/;
+
+export function isRedisUnavailable(err: unknown): boolean {
+  if (err instanceof RedisUnavailableError) return true;
+  if (!(err instanceof Error)) return false;
+  return err.name === 'MaxRetriesPerRequestError' || UNAVAILABLE.test(err.message);
+}
+
+/** Resolves when a connection being opened is ready; rejects as soon as that attempt fails. */
+function connected(redis: Redis): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      redis.off('ready', onReady);
+      redis.off('close', onClose);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onReady = () => done();
+    const onClose = () =>
+      done(new RedisUnavailableError('Redis is unavailable (connection refused)'));
+    redis.once('ready', onReady);
+    redis.once('close', onClose);
+  });
+}
+
+/** Connection states in which nothing can be sent; a connection still being opened is waited for. */
+const DOWN = new Set(['reconnecting', 'close', 'end']);
+
+/**
+ * Runs a Redis operation for the API, turning a connection failure into
+ * RedisUnavailableError, at once when the connection is known to be down and
+ * after `timeoutMs` at the latest: BullMQ waits for a connection to be ready
+ * before it sends anything, which with Redis down would be forever.
+ */
+export async function guardRedis<T>(
+  redis: Redis,
+  operation: () => Promise<T>,
+  timeoutMs = 2 * API_COMMAND_TIMEOUT_MS,
+): Promise<T> {
+  if (DOWN.has(redis.status)) {
+    throw new RedisUnavailableError(`Redis is unavailable (connection ${redis.status})`);
+  }
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RedisUnavailableError(`Redis did not answer within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  try {
+    if (redis.status !== 'ready') await Promise.race([connected(redis), deadline]);
+    return await Promise.race([operation(), deadline]);
+  } catch (err) {
+    if (isRedisUnavailable(err) && !(err instanceof RedisUnavailableError)) {
+      throw new RedisUnavailableError(`Redis is unavailable: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}

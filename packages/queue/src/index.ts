@@ -1,0 +1,27 @@
+export type { Redis } from 'ioredis';
+export { CancelListener } from './cancel-listener.ts';
+export { createRedis, isRedisUnavailable, type RedisRole } from './connection.ts';
+export { parseEnv, sharedEnvShape } from './env-shape.ts';
+export { type JobError, type JobErrorCode, JobFailure } from './failure.ts';
+export {
+  HEARTBEAT_EVERY_MS,
+  readFleet,
+  removeHeartbeat,
+  type WorkerHeartbeat,
+  writeHeartbeat,
+} from './fleet.ts';
+export {
+  type CancelOutcome,
+  JobQueues,
+  type JobQueuesConfig,
+  type SubmitRequest,
+} from './job-queues.ts';
+export type { JobData, JobState, JobView } from './job-view.ts';
+export { type OffloadKeys, offloadKeys } from './keys.ts';
+export {
+  HandBack,
+  type JobRunner,
+  type QueueWorker,
+  type RunningJob,
+  startQueueWorker,
+} from './queue-worker.ts';

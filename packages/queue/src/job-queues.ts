@@ -1,0 +1,203 @@
+import type { Backoff } from '@offload/tasks';
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createRedis, guardRedis } from './connection.ts';
+import { FinishWatcher } from './finish-watcher.ts';
+import { countLiveWorkers } from './fleet.ts';
+import { defaultJobOptions, isWellFormedJobId, newJobId, RETENTION } from './job-options.ts';
+import { isFinal, type JobData, type JobView, publicState, toJobView } from './job-view.ts';
+import { type OffloadKeys, offloadKeys } from './keys.ts';
+
+export interface JobQueuesConfig {
+  redisUrl: string;
+  /** OFFLOAD_PREFIX. */
+  prefix: string;
+  /** Every queue some task goes to. */
+  queueNames: readonly string[];
+}
+
+export interface SubmitRequest {
+  task: string;
+  queue: string;
+  input: unknown;
+  tenant: string;
+  /** Hard time limit of one attempt, ms. */
+  timeoutMs: number;
+  attempts: number;
+  backoff: Backoff;
+  /** 1 (highest) … 2097152; unset runs in arrival order ahead of every prioritized job. */
+  priority?: number;
+  /** Wait this long before the job becomes runnable, ms. */
+  delayMs?: number;
+}
+
+export type CancelOutcome =
+  | { outcome: 'canceled'; view: JobView }
+  | { outcome: 'finished'; view: JobView };
+
+/** Longest close() waits for BullMQ to close gracefully, ms. */
+const CLOSE_WITHIN_MS = 2000;
+
+interface CanceledRecord {
+  tenant: string;
+  view: JobView;
+}
+
+/**
+ * The producer side of Offload: what the API does with jobs. Fails fast when
+ * Redis is unreachable (RedisUnavailableError), so callers can answer 503.
+ */
+export class JobQueues {
+  readonly keys: OffloadKeys;
+  private readonly queues: Map<string, Queue<JobData>>;
+  private readonly watcher: FinishWatcher;
+
+  private constructor(
+    private readonly redis: Redis,
+    config: JobQueuesConfig,
+  ) {
+    this.keys = offloadKeys(config.prefix);
+    this.queues = new Map(
+      config.queueNames.map((name) => [
+        name,
+        new Queue<JobData>(name, { connection: redis, prefix: config.prefix, defaultJobOptions }),
+      ]),
+    );
+    for (const queue of this.queues.values()) queue.on('error', () => {});
+    this.watcher = new FinishWatcher(config.queueNames, config.redisUrl, config.prefix);
+  }
+
+  /** Connects lazily: the API starts, and answers 503, while Redis is still down. */
+  static create(config: JobQueuesConfig): JobQueues {
+    return new JobQueues(createRedis(config.redisUrl, 'api'), config);
+  }
+
+  async submitJob(request: SubmitRequest): Promise<JobView> {
+    const queue = this.queues.get(request.queue);
+    if (!queue) throw new Error(`No queue named "${request.queue}" is configured`);
+    const data: JobData = {
+      task: request.task,
+      input: request.input,
+      tenant: request.tenant,
+      timeoutMs: request.timeoutMs,
+    };
+    const job = await guardRedis(this.redis, () =>
+      queue.add(request.task, data, {
+        jobId: newJobId(),
+        attempts: request.attempts,
+        backoff: request.backoff,
+        ...(request.priority !== undefined && { priority: request.priority }),
+        ...(request.delayMs ? { delay: request.delayMs } : {}),
+      }),
+    );
+    return toJobView(job, request.delayMs ? 'delayed' : 'queued');
+  }
+
+  /** The job's view, or null when no job of this tenant has that id. */
+  async getJobView(id: string, tenant: string): Promise<JobView | null> {
+    return (await this.lookup(id, tenant))?.view ?? null;
+  }
+
+  /**
+   * Long-poll: the view once the job is finished, or after `waitMs`, whichever
+   * comes first. Woken by BullMQ's event stream, not by polling Redis.
+   */
+  async waitForJobView(id: string, tenant: string, waitMs: number): Promise<JobView | null> {
+    if (waitMs <= 0) return this.getJobView(id, tenant);
+    // Listen before reading, so a finish between the read and the wait is not missed.
+    const wait = this.watcher.waitFor(id, waitMs);
+    try {
+      const view = await this.getJobView(id, tenant);
+      if (!view || isFinal(view.state)) return view;
+      await wait.done;
+      return await this.getJobView(id, tenant);
+    } finally {
+      wait.cancel();
+    }
+  }
+
+  /**
+   * Records the cancel, then stops the job wherever it is: a queued or delayed
+   * job is removed; a running one is killed by the worker that holds it (told
+   * over pub/sub); a job whose worker vanished is failed as canceled by
+   * whichever worker picks it up next, without running it.
+   */
+  async cancelJob(id: string, tenant: string): Promise<CancelOutcome | null> {
+    const found = await this.lookup(id, tenant);
+    if (!found) return null;
+    const { job, view } = found;
+    if (view.state === 'canceled') return { outcome: 'canceled', view };
+    if (view.state === 'completed' || view.state === 'failed') return { outcome: 'finished', view };
+
+    const canceledView: JobView = {
+      ...view,
+      state: 'canceled',
+      error: { code: 'canceled', message: 'Canceled by request' },
+      finishedAt: new Date().toISOString(),
+    };
+    const record: CanceledRecord = { tenant, view: canceledView };
+    return guardRedis(this.redis, async () => {
+      const key = this.keys.canceled(id);
+      const set = await this.redis.set(key, JSON.stringify(record), 'PX', RETENTION.failedMs, 'NX');
+      if (set === null) {
+        const earlier = await this.redis.get(key);
+        return {
+          outcome: 'canceled',
+          view: earlier ? (JSON.parse(earlier) as CanceledRecord).view : canceledView,
+        };
+      }
+      // Record first, then publish: a worker that takes the job after this point sees the record.
+      await this.redis.publish(this.keys.cancelChannel, id);
+      // A locked (running) job refuses removal; its worker handles it.
+      await job?.remove().catch(() => {});
+      return { outcome: 'canceled', view: canceledView };
+    });
+  }
+
+  async countLiveWorkers(): Promise<number> {
+    return guardRedis(this.redis, () => countLiveWorkers(this.redis, this.keys));
+  }
+
+  /** Closes every connection; bounded in time, since BullMQ's close waits for a Redis that may be gone. */
+  async close(): Promise<void> {
+    const graceful = Promise.all([
+      this.watcher.close(),
+      ...[...this.queues.values()].map((queue) => queue.close()),
+    ]);
+    await Promise.race([
+      graceful.catch(() => {}),
+      new Promise((r) => setTimeout(r, CLOSE_WITHIN_MS)),
+    ]);
+    this.watcher.disconnect();
+    this.redis.disconnect();
+  }
+
+  /** The job (while BullMQ still holds it) and its public view. */
+  private async lookup(
+    id: string,
+    tenant: string,
+  ): Promise<{ job: Job<JobData> | undefined; view: JobView } | null> {
+    if (!isWellFormedJobId(id)) return null;
+    return guardRedis(this.redis, async () => {
+      const [job, canceled] = await Promise.all([
+        this.findJob(id),
+        this.redis.get(this.keys.canceled(id)),
+      ]);
+      // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
+      if (canceled) {
+        const record = JSON.parse(canceled) as CanceledRecord;
+        return record.tenant === tenant ? { job, view: record.view } : null;
+      }
+      if (!job || job.data.tenant !== tenant) return null;
+      const state = publicState(await job.getState(), job.failedReason);
+      return state ? { job, view: toJobView(job, state) } : null;
+    });
+  }
+
+  private async findJob(id: string): Promise<Job<JobData> | undefined> {
+    const found = await Promise.all(
+      [...this.queues.values()].map((queue) => Job.fromId<JobData>(queue, id)),
+    );
+    return found.find((job) => job !== undefined);
+  }
+}

@@ -1,0 +1,93 @@
+import type { Job } from 'bullmq';
+import { decodeFailure, type JobError } from './failure.ts';
+
+export const JOB_STATES = [
+  'queued',
+  'delayed',
+  'running',
+  'completed',
+  'failed',
+  'canceled',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'canceled']);
+export function isFinal(state: JobState): boolean {
+  return FINAL_STATES.has(state);
+}
+
+/** What a job carries in Redis besides BullMQ's own fields. */
+export interface JobData {
+  task: string;
+  input: unknown;
+  /** Owner of the job; every read checks it. */
+  tenant: string;
+  /** Hard time limit of one attempt, ms. */
+  timeoutMs: number;
+}
+
+/** The public view of a job (DESIGN.md §3). */
+export interface JobView {
+  id: string;
+  task: string;
+  state: JobState;
+  progress: number;
+  attempts: { made: number; max: number };
+  result: unknown;
+  error: JobError | null;
+  createdAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+/** BullMQ state names (as `Job.getState` answers) → public state. The one such mapping. */
+export function publicState(bullState: string, failedReason: string | undefined): JobState | null {
+  switch (bullState) {
+    case 'waiting':
+    case 'prioritized':
+    case 'waiting-children':
+      return 'queued';
+    case 'delayed':
+      return 'delayed';
+    case 'active':
+      return 'running';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return decodeFailure(failedReason).code === 'canceled' ? 'canceled' : 'failed';
+    default:
+      return null;
+  }
+}
+
+function iso(ms: number | undefined | null): string | null {
+  return ms ? new Date(ms).toISOString() : null;
+}
+
+function percentOf(progress: unknown): number {
+  const value =
+    typeof progress === 'number'
+      ? progress
+      : typeof progress === 'object' && progress !== null && 'percent' in progress
+        ? Number((progress as { percent: unknown }).percent)
+        : 0;
+  return Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : 0;
+}
+
+export function toJobView(job: Job<JobData>, state: JobState): JobView {
+  const running = state === 'running';
+  const finished = isFinal(state);
+  return {
+    id: job.id as string,
+    task: job.data.task,
+    state,
+    progress: state === 'completed' ? 100 : percentOf(job.progress),
+    // BullMQ counts an attempt when it finishes; the public count includes the one under way.
+    attempts: { made: job.attemptsMade + (running ? 1 : 0), max: job.opts.attempts ?? 1 },
+    result: state === 'completed' ? (job.returnvalue ?? null) : null,
+    error: state === 'failed' || state === 'canceled' ? decodeFailure(job.failedReason) : null,
+    createdAt: new Date(job.timestamp).toISOString(),
+    startedAt: running || finished ? iso(job.processedOn) : null,
+    finishedAt: finished ? iso(job.finishedOn) : null,
+  };
+}

@@ -1,0 +1,131 @@
+import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { encodeFailure, JobFailure } from './failure.ts';
+import { RETENTION } from './job-options.ts';
+import type { JobData } from './job-view.ts';
+
+/** A job as a runner sees it: no BullMQ types leak out of this package. */
+export interface RunningJob {
+  id: string;
+  task: string;
+  input: unknown;
+  /** Hard time limit of this attempt, ms. */
+  timeoutMs: number;
+  /** 1 for the first attempt. */
+  attempt: number;
+  /** Records progress in Redis; fire and forget. */
+  progress(value: number | object): void;
+  /** Appends to the job's log; fire and forget. */
+  log(line: string): void;
+}
+
+/**
+ * Runs one job to its result. Throws JobFailure to fail with a public code,
+ * HandBack to return the job to the head of its queue untouched.
+ */
+export type JobRunner = (job: RunningJob) => Promise<unknown>;
+
+/** The runner gives the job back (worker shutting down): it goes to the head of its queue at once. */
+export class HandBack extends Error {
+  override readonly name = 'HandBack';
+}
+
+export interface QueueWorkerOptions {
+  /** A worker-role connection (see connection.ts). */
+  redis: Redis;
+  prefix: string;
+  queue: string;
+  /** Most jobs of this queue held at once. */
+  concurrency: number;
+  run: JobRunner;
+  onError?: (err: Error) => void;
+}
+
+/**
+ * Lock and stall settings. Every job's CPU work runs off the worker's main
+ * thread, so lock renewal (every LOCK_MS / 2) is never starved and a short lock
+ * is safe. A killed worker's jobs are back in the queue within
+ * LOCK_MS + STALLED_CHECK_MS (15 s), inside DESIGN.md's 30 s promise.
+ */
+export const LOCK_MS = 10_000;
+export const STALLED_CHECK_MS = 5_000;
+/** A job whose worker dies this many times fails with `worker_lost` instead of running again. */
+const MAX_STALLED = 2;
+/** How often each worker removes finished jobs past retention, ms (BullMQ only does it when later jobs finish). */
+const SWEEP_EVERY_MS = 10 * 60 * 1000;
+
+export interface QueueWorker {
+  readonly queue: string;
+  setConcurrency(concurrency: number): void;
+  /** Stops taking jobs and waits for the held ones to settle. */
+  close(): Promise<void>;
+}
+
+function toBullError(err: unknown): Error {
+  if (err instanceof JobFailure) {
+    const message = encodeFailure(err.code, err.message);
+    return err.final ? new UnrecoverableError(message) : new Error(message);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new Error(encodeFailure('task_error', message));
+}
+
+export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
+  const { redis, prefix, queue } = options;
+  const processor = async (job: Job<JobData>, token?: string) => {
+    const running: RunningJob = {
+      id: job.id as string,
+      task: job.data.task,
+      input: job.data.input,
+      timeoutMs: job.data.timeoutMs,
+      attempt: job.attemptsMade + 1,
+      progress: (value) => {
+        job.updateProgress(value).catch(() => {});
+      },
+      log: (line) => {
+        job.log(line).catch(() => {});
+      },
+    };
+    try {
+      return await options.run(running);
+    } catch (err) {
+      if (err instanceof HandBack && token) {
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
+      throw toBullError(err);
+    }
+  };
+
+  const worker = new Worker<JobData>(queue, processor, {
+    connection: redis,
+    prefix,
+    concurrency: options.concurrency,
+    lockDuration: LOCK_MS,
+    stalledInterval: STALLED_CHECK_MS,
+    maxStalledCount: MAX_STALLED,
+  });
+  worker.on('error', (err) => options.onError?.(err));
+
+  const sweeper = new Queue(queue, { connection: redis, prefix });
+  sweeper.on('error', () => {});
+  const sweep = setInterval(() => {
+    Promise.all([
+      sweeper.clean(RETENTION.completedMs, 1000, 'completed'),
+      sweeper.clean(RETENTION.failedMs, 1000, 'failed'),
+    ]).catch(() => {});
+  }, SWEEP_EVERY_MS);
+  sweep.unref();
+
+  return {
+    queue,
+    setConcurrency: (concurrency) => {
+      if (worker.concurrency !== concurrency) worker.concurrency = concurrency;
+    },
+    close: async () => {
+      clearInterval(sweep);
+      await worker.close();
+      await sweeper.close();
+    },
+  };
+}

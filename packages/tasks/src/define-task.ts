@@ -1,0 +1,59 @@
+import type { z } from 'zod';
+
+/** Backoff between attempts, as BullMQ understands it. `delay` in ms. */
+export interface Backoff {
+  type: 'fixed' | 'exponential';
+  delay: number;
+}
+
+export interface TaskDefaults {
+  /** Hard time limit of one attempt, ms. At the limit the executor is killed and the job fails with `timeout`. */
+  timeoutMs: number;
+  /** Attempts in all, first included (1 = never retried). */
+  attempts: number;
+  backoff: Backoff;
+}
+
+/**
+ * Progress a task reports: a percentage 0–100, or an object whose `percent`
+ * is that percentage and whose other fields are free-form detail.
+ */
+export type TaskProgress = number | { percent: number; [detail: string]: unknown };
+
+export interface TaskContext {
+  /** Report progress; cheap to call often (the executor forwards at most one update per 100 ms). */
+  progress(value: TaskProgress): void;
+  /** Append a line to the job's log. */
+  log(line: string): void;
+  /**
+   * Aborted when the job is canceled, times out or its worker shuts down. Only
+   * a task that awaits can see it; one that honours it within 200 ms keeps its
+   * executor warm, while a synchronous loop is stopped by killing its executor.
+   */
+  signal: AbortSignal;
+}
+
+export interface TaskDefinition<
+  Name extends string = string,
+  Input extends z.ZodType = z.ZodType,
+  Output extends z.ZodType = z.ZodType,
+> {
+  name: Name;
+  description: string;
+  /** The queue its jobs go to; workers pick queues with WORKER_QUEUES. */
+  queue: string;
+  input: Input;
+  output: Output;
+  defaults: TaskDefaults;
+  run(input: z.output<Input>, ctx: TaskContext): z.input<Output> | Promise<z.input<Output>>;
+}
+
+/** Declares a task; the identity function, there for inference of the input and output types. */
+export function defineTask<Name extends string, Input extends z.ZodType, Output extends z.ZodType>(
+  task: TaskDefinition<Name, Input, Output>,
+): TaskDefinition<Name, Input, Output> {
+  return task;
+}
+
+/** Default queue of the built-in tasks. */
+export const DEFAULT_QUEUE = 'default';

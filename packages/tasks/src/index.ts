@@ -1,0 +1,10 @@
+export {
+  type Backoff,
+  DEFAULT_QUEUE,
+  defineTask,
+  type TaskContext,
+  type TaskDefaults,
+  type TaskDefinition,
+  type TaskProgress,
+} from './define-task.ts';
+export { builtInTasks, createRegistry, registry, type TaskRegistry } from './registry.ts';

@@ -1,0 +1,43 @@
+import { join } from 'node:path';
+import { concurrently } from 'concurrently';
+import { chooseRedis, NoRedisError } from './choose-redis.ts';
+
+/**
+ * `npm start`: the API and one worker on this machine, their logs prefixed,
+ * Ctrl-C stopping all. With REDIS_URL unset and no Redis on 127.0.0.1:6379, a
+ * private redis-server is started with its data under .data/redis.
+ */
+const root = join(import.meta.dirname, '..');
+
+let redis: Awaited<ReturnType<typeof chooseRedis>>;
+try {
+  redis = await chooseRedis({
+    redisUrl: process.env.REDIS_URL,
+    port: 6379,
+    dataDir: join(root, '.data'),
+  });
+} catch (err) {
+  if (!(err instanceof NoRedisError)) throw err;
+  console.error(`[start] ${err.message}`);
+  process.exit(1);
+}
+if (redis.owned)
+  console.log(`[start] started a private Redis at ${redis.url} (data and log in .data/redis)`);
+
+const env = { ...process.env, REDIS_URL: redis.url };
+const node = `"${process.execPath}" --import tsx`;
+const { result } = concurrently(
+  [
+    { name: 'api', command: `${node} apps/api/src/index.ts`, env, cwd: root },
+    { name: 'worker', command: `${node} apps/worker/src/index.ts`, env, cwd: root },
+  ],
+  { prefix: '[{name}]', killOthersOn: ['failure'], handleInput: false },
+);
+
+// Ctrl-C reaches every process; concurrently waits for them, then the private Redis stops last.
+const code = await result.then(
+  () => 0,
+  () => 1,
+);
+await redis.owned?.stop();
+process.exit(code);

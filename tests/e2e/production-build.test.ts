@@ -1,0 +1,43 @@
+import { spawnSync } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../scripts/redis-server.ts';
+import { client } from '../support/http.ts';
+import { ROOT, type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
+import { testRedisUrl } from '../support/redis-url.ts';
+
+/** What the Docker image runs: the esbuild bundles under plain node, no tsx. */
+const running: RunningProcess[] = [];
+afterAll(() => Promise.all(running.map((p) => p.stop('SIGKILL'))));
+
+describe('the production bundles', () => {
+  it('build, and run a job end to end under plain node', async () => {
+    const build = spawnSync('npm', ['run', 'build'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
+    });
+    expect(build.status, build.stdout + build.stderr).toBe(0);
+
+    const env = { REDIS_URL: testRedisUrl(), OFFLOAD_PREFIX: testPrefix(), NODE_ENV: 'production' };
+    const port = await freePort();
+    const api = startNodeProcess(
+      'apps/api/dist/index.js',
+      { ...env, PORT: String(port) },
+      { tsx: false },
+    );
+    const worker = startNodeProcess(
+      'apps/worker/dist/index.js',
+      { ...env, WORKER_CONCURRENCY: '1' },
+      { tsx: false },
+    );
+    running.push(api, worker);
+    await Promise.all([api.waitForLine(/api listening/), worker.waitForLine(/worker ready/)]);
+
+    const http = client(`http://127.0.0.1:${port}`);
+    const job = await http.submit('image.mandelbrot', { width: 64, height: 48 });
+    const done = await http.get(job.id, 30);
+    expect(done.state).toBe('completed');
+    const png = Buffer.from((done.result as { pngBase64: string }).pngBase64, 'base64');
+    expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  });
+});

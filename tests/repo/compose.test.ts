@@ -1,0 +1,385 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+/**
+ * No Docker engine runs in the tests: these read docker-compose.yml and the
+ * Dockerfile the way Compose and Docker would, with no variables set in the
+ * shell (every `${VAR:-default}` takes its default).
+ */
+const root = new URL('../../', import.meta.url);
+const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
+
+type EnvValue = string | number | boolean | null;
+type Service = {
+  image?: string;
+  build?: string | { context?: string; dockerfile?: string };
+  command?: string | string[];
+  entrypoint?: string | string[];
+  environment?: Record<string, EnvValue> | string[];
+  ports?: (string | number | { target?: number; published?: string | number })[];
+  volumes?: (string | { type?: string; source?: string; target?: string })[];
+  depends_on?: string[] | Record<string, { condition?: string }>;
+  healthcheck?: { test?: string | string[] };
+  init?: boolean;
+  container_name?: string;
+  hostname?: string;
+  stop_signal?: string;
+  stop_grace_period?: string;
+};
+type Compose = { services: Record<string, Service>; volumes?: Record<string, unknown> };
+
+const compose = parse(read('docker-compose.yml')) as Compose;
+const service = (name: string): Service => {
+  const found = compose.services[name];
+  if (!found) throw new Error(`docker-compose.yml has no service ${name}`);
+  return found;
+};
+
+/** Compose's interpolation with an empty shell: `${VAR:-default}` → default, `$$` → `$`. */
+const interpolate = (value: string) =>
+  value.replace(/\$\$|\$\{(\w+)(?::?-([^}]*))?\}/g, (match, _name, fallback) =>
+    match === '$$' ? '$' : (fallback ?? ''),
+  );
+
+const words = (value: string | string[] | undefined) =>
+  (typeof value === 'string' ? value.split(/\s+/).filter(Boolean) : (value ?? [])).map(interpolate);
+
+/** A key without a value is left unset in the container, as Compose does when the shell lacks it. */
+function environmentOf(svc: Service): Record<string, string | undefined> {
+  const entries: [string, EnvValue][] = Array.isArray(svc.environment)
+    ? svc.environment.map((line) => {
+        const at = line.indexOf('=');
+        return at < 0 ? [line, null] : [line.slice(0, at), line.slice(at + 1)];
+      })
+    : Object.entries(svc.environment ?? {});
+  return Object.fromEntries(
+    entries.map(([key, value]) => [key, value == null ? undefined : interpolate(String(value))]),
+  );
+}
+
+function publishedPorts(svc: Service) {
+  return (svc.ports ?? []).map((port) => {
+    if (typeof port === 'object') return { host: String(port.published), container: port.target };
+    const parts = String(port)
+      .replace(/\/\w+$/, '')
+      .split(':');
+    const container = Number(parts.at(-1));
+    return { host: parts.length > 1 ? parts.at(-2) : undefined, container };
+  });
+}
+
+/** Go durations as Compose takes them: `40s`, `1m30s`, `1500ms`; ms. */
+function durationMs(value: string): number {
+  const unit: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1, us: 0.001 };
+  const parts = [...value.matchAll(/(\d+(?:\.\d+)?)(ms|us|h|m|s)/g)];
+  if (parts.map((part) => part[0]).join('') !== value) throw new Error(`bad duration ${value}`);
+  return parts.reduce((sum, [, amount, name]) => sum + Number(amount) * (unit[name ?? ''] ?? 0), 0);
+}
+
+function dependsOnHealthy(svc: Service, on: string): boolean {
+  const deps = svc.depends_on;
+  return !!deps && !Array.isArray(deps) && deps[on]?.condition === 'service_healthy';
+}
+
+function dockerfileOf(svc: Service): string | undefined {
+  if (!svc.build) return undefined;
+  const { context = '.', dockerfile = 'Dockerfile' } =
+    typeof svc.build === 'string' ? { context: svc.build } : svc.build;
+  return posix.join(context, dockerfile);
+}
+
+// --- The Dockerfile, split into stages on FROM lines.
+
+type Instruction = { keyword: string; args: string };
+type Stage = { name?: string; instructions: Instruction[] };
+
+function parseDockerfile(text: string): Stage[] {
+  const lines = text
+    .split('\n')
+    .filter((line) => !line.trimStart().startsWith('#'))
+    .join('\n')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean);
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [keyword = '', ...rest] = line.split(/\s+/);
+    const instruction = { keyword: keyword.toUpperCase(), args: rest.join(' ') };
+    if (instruction.keyword === 'FROM') {
+      stages.push({ name: /\bAS\s+(\S+)$/i.exec(instruction.args)?.[1], instructions: [] });
+    }
+    stages.at(-1)?.instructions.push(instruction);
+  }
+  return stages;
+}
+
+/** Exec form as written; shell form runs under `/bin/sh -c`, which keeps signals from node. */
+const execForm = (args: string): string[] =>
+  args.startsWith('[') ? (JSON.parse(args) as string[]) : ['/bin/sh', '-c', args];
+
+function copies(stage: Stage) {
+  let workdir = '/';
+  const found: { from?: string; sources: string[]; dest: string }[] = [];
+  for (const { keyword, args } of stage.instructions) {
+    if (keyword === 'WORKDIR') workdir = posix.resolve(workdir, args);
+    if (keyword !== 'COPY') continue;
+    const parts = args.split(/\s+/);
+    const from = parts.find((part) => part.startsWith('--from='))?.slice('--from='.length);
+    const paths = parts.filter((part) => !part.startsWith('--'));
+    const dest = posix.resolve(workdir, paths.pop() ?? '');
+    found.push({ from, sources: paths.map((path) => path.replace(/\/$/, '')), dest });
+  }
+  return { workdir, found };
+}
+
+const last = (stage: Stage, keyword: string) =>
+  stage.instructions.filter((instruction) => instruction.keyword === keyword).at(-1)?.args;
+
+/** .dockerignore as Docker reads it: patterns from the context root, `**` spans folders, `!` re-includes. */
+function ignoredByDocker(path: string): boolean {
+  const patterns = read('.dockerignore')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
+  const matches = (pattern: string) => {
+    const source = pattern
+      .replace(/^\//, '')
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*\*\/?|\*|\?/g, (glob) =>
+        glob === '?' ? '[^/]' : glob === '*' ? '[^/]*' : '(?:.*/)?',
+      );
+    // A pattern that names a folder leaves out everything inside it.
+    return new RegExp(`^${source}(?:/.*)?$`).test(path);
+  };
+  let ignored = false;
+  for (const pattern of patterns) {
+    if (pattern.startsWith('!')) {
+      if (matches(pattern.slice(1))) ignored = false;
+    } else if (matches(pattern)) ignored = true;
+  }
+  return ignored;
+}
+
+const workspaces = (JSON.parse(read('package.json')) as { workspaces: string[] }).workspaces
+  .map((glob) => glob.replace(/\/\*$/, ''))
+  .flatMap((dir) => readdirSync(new URL(`${dir}/`, root)).map((name) => `${dir}/${name}`))
+  .filter((dir) => existsSync(new URL(`${dir}/package.json`, root)));
+
+const redis = service('redis');
+const api = service('api');
+const worker = service('worker');
+const redisArgs = words(redis.command);
+const redisOption = (name: string) => redisArgs[redisArgs.indexOf(name) + 1];
+
+const appDockerfile = dockerfileOf(api) ?? '';
+const stages = parseDockerfile(read(appDockerfile));
+const runtime = stages.at(-1) as Stage;
+const runtimeCopies = copies(runtime);
+const imageCommand = execForm(last(runtime, 'CMD') ?? '[]');
+const imageEntrypoint = last(runtime, 'ENTRYPOINT');
+/** What a service's container runs: its own command/entrypoint, else the image's. */
+const processOf = (svc: Service) => [
+  ...(svc.entrypoint ? words(svc.entrypoint) : imageEntrypoint ? execForm(imageEntrypoint) : []),
+  ...(svc.command ? words(svc.command) : imageCommand),
+];
+
+describe('docker compose: redis', () => {
+  it('writes every change to an append-only file, synced every second', () => {
+    expect(redisOption('--appendonly')).toBe('yes');
+    expect(redisOption('--appendfsync')).toBe('everysec');
+  });
+
+  it('refuses writes rather than evicting jobs when memory runs out', () => {
+    expect(redisOption('--maxmemory-policy')).toBe('noeviction');
+  });
+
+  it('requires a password', () => {
+    expect(redisOption('--requirepass')).toMatch(/\S/);
+  });
+
+  it('keeps its data in a named volume at /data', () => {
+    const volume = (redis.volumes ?? [])
+      .map((v) => (typeof v === 'string' ? v.split(':') : [v.source, v.target]))
+      .find(([, target]) => target === '/data');
+    expect(volume?.[0]).toBeDefined();
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume?.[0]);
+  });
+
+  it('is healthy only when an authenticated ping answers', () => {
+    expect(words(redis.healthcheck?.test).join(' ')).toMatch(/redis-cli .*-a \S+.* ping/);
+  });
+});
+
+describe('docker compose: api', () => {
+  const env = environmentOf(api);
+
+  it('publishes port 3000 and listens on every interface inside its container', () => {
+    expect(publishedPorts(api)).toContainEqual({ host: '3000', container: 3000 });
+    expect(Number(env.PORT ?? 3000)).toBe(3000);
+    expect(env.HOST).toBe('0.0.0.0');
+  });
+
+  it('reaches the redis service with its password', () => {
+    const url = new URL(env.REDIS_URL ?? '');
+    expect(url.protocol).toBe('redis:');
+    expect(compose.services).toHaveProperty(url.hostname);
+    expect(service(url.hostname)).toBe(redis);
+    expect(decodeURIComponent(url.password)).toBe(redisOption('--requirepass'));
+  });
+
+  it('starts once redis is healthy and reports its own health on /healthz', () => {
+    expect(dependsOnHealthy(api, 'redis')).toBe(true);
+    expect(words(api.healthcheck?.test).join(' ')).toMatch(/127\.0\.0\.1:3000\/healthz/);
+  });
+
+  it('runs in production mode under an init', () => {
+    expect(env.NODE_ENV).toBe('production');
+    expect(api.init).toBe(true);
+  });
+});
+
+describe('docker compose: worker', () => {
+  const env = environmentOf(worker);
+
+  it('scales with --scale: no published ports, no fixed container name or hostname', () => {
+    expect(worker.ports ?? []).toEqual([]);
+    expect(worker.container_name).toBeUndefined();
+    // Heartbeats tell workers apart by host and pid, and every container's node has the same pid.
+    expect(worker.hostname).toBeUndefined();
+  });
+
+  it('uses the same Redis as the api, once it is healthy', () => {
+    expect(env.REDIS_URL).toBe(environmentOf(api).REDIS_URL);
+    expect(env.OFFLOAD_PREFIX).toBe(environmentOf(api).OFFLOAD_PREFIX);
+    expect(dependsOnHealthy(worker, 'redis')).toBe(true);
+  });
+
+  it('gets SIGTERM and more time to stop than it takes to drain', () => {
+    expect(worker.init).toBe(true);
+    expect(worker.stop_signal ?? 'SIGTERM').toBe('SIGTERM');
+    const graceMs = Number(env.WORKER_SHUTDOWN_GRACE_MS ?? 30_000);
+    // Docker's default is 10 s, after which it sends SIGKILL.
+    expect(durationMs(worker.stop_grace_period ?? '10s')).toBeGreaterThan(graceMs);
+  });
+
+  it('passes no empty worker settings, which differ from unset ones', () => {
+    for (const name of ['WORKER_CONCURRENCY', 'WORKER_QUEUES', 'WORKER_SHUTDOWN_GRACE_MS']) {
+      expect(env[name], name).not.toBe('');
+    }
+  });
+});
+
+describe('docker compose: every service', () => {
+  it.each(Object.keys(compose.services))(
+    '%s has a tagged image or a Dockerfile to build',
+    (name) => {
+      const svc = service(name);
+      const dockerfile = dockerfileOf(svc);
+      if (dockerfile) expect(existsSync(new URL(dockerfile, root)), dockerfile).toBe(true);
+      else expect(svc.image).toMatch(/^\S+:\S+$/);
+    },
+  );
+
+  it('builds the api and the worker from one Dockerfile', () => {
+    expect(dockerfileOf(worker)).toBe(appDockerfile);
+  });
+
+  it.each(['api', 'worker'])('%s runs node itself, not npm or a shell', (name) => {
+    const argv = processOf(service(name));
+    expect(argv[0]).toBe('node');
+    expect(argv).not.toContain('npm');
+  });
+});
+
+describe('Dockerfile', () => {
+  it('runs its final stage as an unprivileged user', () => {
+    const user = last(runtime, 'USER');
+    expect(user).toBeDefined();
+    expect(user).not.toMatch(/^(root|0)(:|$)/);
+  });
+
+  it('starts the api with node by default', () => {
+    expect(imageEntrypoint).toBeUndefined();
+    expect(imageCommand).toEqual(['node', 'apps/api/dist/index.js']);
+  });
+
+  it('ships both bundles from the stage that builds them, where the commands look', () => {
+    for (const app of ['api', 'worker']) {
+      const copy = runtimeCopies.found.find((c) => c.sources.includes(`/app/apps/${app}/dist`));
+      expect(copy, `apps/${app}/dist`).toBeDefined();
+      const from = stages.find((stage) => stage.name === copy?.from);
+      expect(from?.instructions).toContainEqual({ keyword: 'RUN', args: 'npm run build' });
+      const script = processOf(service(app))[1] ?? '';
+      expect(posix.dirname(posix.resolve(runtimeCopies.workdir, script))).toBe(copy?.dest);
+    }
+  });
+
+  it('copies the worker bundle with its executor thread beside it', () => {
+    const build = (JSON.parse(read('apps/worker/package.json')) as { scripts: { build: string } })
+      .scripts.build;
+    // Both entries land in dist/, and the whole folder is copied, so the thread file is there.
+    expect(build.split(/\s+/)).toEqual(
+      expect.arrayContaining(['src/index.ts', 'src/executor-thread.ts']),
+    );
+    expect(processOf(worker)[1]).toBe('apps/worker/dist/index.js');
+  });
+
+  it('installs production dependencies only, for every workspace', () => {
+    const runs = runtime.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
+    const install = runs.find((run) => /\bnpm ci\b/.test(run));
+    expect(install).toMatch(/--omit=dev\b/);
+    const at = runtime.instructions.findIndex((i) => i.args === install);
+    const copied = copies({ instructions: runtime.instructions.slice(0, at) }).found.flatMap(
+      (c) => c.sources,
+    );
+    expect(copied).toEqual(
+      expect.arrayContaining([
+        'package.json',
+        'package-lock.json',
+        ...workspaces.map((dir) => `${dir}/package.json`),
+      ]),
+    );
+  });
+
+  it('ships no sources: only manifests from the context, bundles from the build', () => {
+    for (const copy of runtimeCopies.found.filter((c) => !c.from)) {
+      for (const source of copy.sources) expect(posix.basename(source)).toMatch(/^package/);
+    }
+  });
+
+  it('builds with dev dependencies, which hold esbuild and turbo', () => {
+    const build = stages.find((stage) =>
+      stage.instructions.some((i) => i.keyword === 'RUN' && i.args === 'npm run build'),
+    );
+    const install = build?.instructions.find((i) => /\bnpm ci\b/.test(i.args));
+    expect(install?.args).not.toMatch(/--omit=dev|--production/);
+  });
+
+  it('leaves host installs, builds and secrets out of the build context', () => {
+    for (const path of [
+      'node_modules',
+      ...workspaces.flatMap((dir) => [`${dir}/node_modules`, `${dir}/dist/index.js`]),
+      '.env',
+      '.data/redis/appendonly.aof',
+      '.git',
+    ]) {
+      expect(ignoredByDocker(path), path).toBe(true);
+    }
+    for (const path of ['package-lock.json', 'apps/worker/src/index.ts', 'scripts/bundle.ts']) {
+      expect(ignoredByDocker(path), path).toBe(false);
+    }
+  });
+});
+
+describe('the Redis that npm start suggests', () => {
+  it('is reachable from this machine only, with the URL the hint gives', async () => {
+    const ports = (service('redis').ports ?? []).map((p) => interpolate(String(p)));
+    expect(ports).toEqual(['127.0.0.1:6379:6379']);
+    const { NO_REDIS_MESSAGE } = await import('../../scripts/choose-redis.ts');
+    const password = environmentOf(service('redis')).REDIS_PASSWORD;
+    expect(NO_REDIS_MESSAGE).toContain(`REDIS_URL=redis://:${password}@127.0.0.1:6379`);
+  });
+});

@@ -1,0 +1,110 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** A fresh key prefix per test: isolation without flushing a Redis others may use. */
+export function testPrefix(): string {
+  return `t${randomBytes(5).toString('hex')}`;
+}
+
+export interface RunningProcess {
+  child: ChildProcess;
+  /** Everything it printed so far, stdout and stderr. */
+  output(): string;
+  /** Resolves with the first output line matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` and resolves with the exit code once it has exited. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+/**
+ * Starts `node --import tsx <entry>` from the repository root with extra
+ * environment; with `tsx: false`, plain `node <entry>` (a production bundle).
+ */
+export function startNodeProcess(
+  entry: string,
+  env: Record<string, string>,
+  { tsx = true } = {},
+): RunningProcess {
+  const child = spawn(process.execPath, [...(tsx ? ['--import', 'tsx'] : []), entry], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: 'test', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const listeners = new Set<() => void>();
+  const onData = (chunk: Buffer) => {
+    output += chunk.toString();
+    for (const listener of listeners) listener();
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  return {
+    child,
+    exited,
+    output: () => output,
+    waitForLine(pattern, timeoutMs = 20_000) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const line = output.split('\n').find((l) => pattern.test(l));
+          if (line !== undefined) {
+            cleanup();
+            resolve(line);
+          }
+        };
+        const timer = setTimeout(() => {
+          cleanup();
+          reject(new Error(`No line matched ${pattern} in ${timeoutMs} ms. Output:\n${output}`));
+        }, timeoutMs);
+        const onExit = () => {
+          check();
+          cleanup();
+          reject(new Error(`Process exited before printing ${pattern}. Output:\n${output}`));
+        };
+        const cleanup = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          child.off('exit', onExit);
+        };
+        listeners.add(check);
+        child.once('exit', onExit);
+        check();
+      });
+    },
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
+
+export interface WorkerProcessEnv {
+  redisUrl: string;
+  prefix: string;
+  concurrency?: number;
+  queues?: string;
+  graceMs?: number;
+  /** Serve the misbehaving test tasks as well as the built-ins. */
+  testTasks?: boolean;
+}
+
+/** Starts a real worker process and waits until it takes jobs. */
+export async function startWorkerProcess(options: WorkerProcessEnv): Promise<RunningProcess> {
+  const entry = options.testTasks ? 'tests/support/test-worker.ts' : 'apps/worker/src/index.ts';
+  const worker = startNodeProcess(entry, {
+    REDIS_URL: options.redisUrl,
+    OFFLOAD_PREFIX: options.prefix,
+    WORKER_CONCURRENCY: String(options.concurrency ?? 2),
+    WORKER_SHUTDOWN_GRACE_MS: String(options.graceMs ?? 5000),
+    LOG_LEVEL: 'info',
+    ...(options.queues && { WORKER_QUEUES: options.queues }),
+  });
+  await worker.waitForLine(/worker ready/);
+  return worker;
+}

@@ -1,0 +1,120 @@
+import { builtInTasks, createRegistry, defineTask } from '@offload/tasks';
+import { z } from 'zod';
+
+/**
+ * Tasks that exist only to misbehave, for tests. They are served by test
+ * workers built with this registry and never by `npm start` or the image.
+ */
+const none = z.strictObject({});
+const defaults = { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 50 } } as const;
+
+export const TEST_QUEUE = 'test-other';
+
+export const testTasks = [
+  defineTask({
+    name: 'test.echo',
+    description: 'Returns its input after reporting progress.',
+    queue: 'default',
+    input: z.strictObject({ value: z.string() }),
+    output: z.object({ value: z.string() }),
+    defaults,
+    run: (input, ctx) => {
+      ctx.progress(50);
+      ctx.log(`echo ${input.value}`);
+      return { value: input.value };
+    },
+  }),
+  defineTask({
+    name: 'test.echo-other',
+    description: 'test.echo on another queue.',
+    queue: TEST_QUEUE,
+    input: z.strictObject({ value: z.string() }),
+    output: z.object({ value: z.string() }),
+    defaults,
+    run: (input) => ({ value: input.value }),
+  }),
+  defineTask({
+    name: 'test.throw',
+    description: 'Always throws.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults: { ...defaults, attempts: 3 },
+    run: () => {
+      throw new Error('boom from test.throw');
+    },
+  }),
+  defineTask({
+    name: 'test.sleep',
+    description: 'Waits `ms` without using the CPU; honours its AbortSignal.',
+    queue: 'default',
+    input: z.strictObject({ ms: z.number().int().min(0) }),
+    output: z.object({ sleptMs: z.number() }),
+    defaults,
+    run: (input, ctx) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(() => resolve({ sleptMs: input.ms }), input.ms);
+        ctx.signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(ctx.signal.reason);
+        });
+      }),
+  }),
+  defineTask({
+    name: 'test.loop',
+    description: 'Loops forever on the CPU.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults: { ...defaults, timeoutMs: 1000 },
+    run: () => {
+      for (;;) {}
+    },
+  }),
+  defineTask({
+    name: 'test.hang',
+    description: 'Returns a promise that never settles and ignores its signal.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults: { ...defaults, timeoutMs: 1000 },
+    run: () => new Promise<never>(() => {}),
+  }),
+  defineTask({
+    name: 'test.exit',
+    description: 'Calls process.exit.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults: { ...defaults, attempts: 2 },
+    run: () => process.exit(3),
+  }),
+  defineTask({
+    name: 'test.timer-throw',
+    description: 'Throws from a timer, outside any promise chain.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults,
+    run: () =>
+      new Promise<never>(() => {
+        setTimeout(() => {
+          throw new Error('thrown from a timer');
+        }, 10);
+      }),
+  }),
+  defineTask({
+    name: 'test.heap',
+    description: 'Allocates until the heap is exhausted.',
+    queue: 'default',
+    input: none,
+    output: z.never(),
+    defaults,
+    run: () => {
+      const hoard: number[][] = [];
+      for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));
+    },
+  }),
+];
+
+export const registry = createRegistry([...builtInTasks, ...testTasks]);

@@ -1,0 +1,47 @@
+import { defineConfig } from 'vitest/config';
+
+const redis = ['tests/support/global-redis.ts'];
+
+export default defineConfig({
+  test: {
+    // Tests spawn real processes and a real Redis; keep failures readable.
+    reporters: ['default'],
+    projects: [
+      { test: { name: 'tasks', include: ['packages/tasks/test/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'queue',
+          include: ['packages/queue/test/**/*.test.ts'],
+          globalSetup: redis,
+        },
+      },
+      {
+        test: {
+          name: 'worker',
+          include: ['apps/worker/test/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'api',
+          include: ['apps/api/test/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: 'e2e',
+          include: ['tests/e2e/**/*.test.ts', 'tests/repo/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // These start worker processes that use every core; one file at a time.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
