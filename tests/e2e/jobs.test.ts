@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createRedis, offloadKeys, readFleet } from '@offload/queue';
+import { createRedis, type JobView, offloadKeys, readFleet } from '@offload/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -152,6 +152,29 @@ describe('time limits, failures and retries', () => {
     expect(w.child.exitCode).toBeNull();
     const next = await http.submit('test.echo', { value: 'alive' });
     expect((await http.get(next.id, 10)).state).toBe('completed');
+  });
+
+  it('never shows a retried job as failed before its last attempt, however often it is read', async () => {
+    await worker({ concurrency: 1 });
+    const job = await http.submit('test.throw', {}, { attempts: 6 });
+    const seen: JobView[] = [];
+    let done = false;
+    const reader = async () => {
+      while (!done) {
+        const view = await http.get(job.id);
+        seen.push(view);
+        if (view.state === 'failed' && view.attempts.made === 6) done = true;
+      }
+    };
+    await Promise.race([
+      Promise.all([reader(), reader(), reader(), reader()]),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('never failed')), 20_000)),
+    ]).finally(() => {
+      done = true;
+    });
+    const early = seen.filter((v) => v.state === 'failed' && v.attempts.made < 6);
+    expect(early).toEqual([]);
+    expect(seen.length).toBeGreaterThan(20);
   });
 
   it('fails a task that calls process.exit, and the worker process survives', async () => {

@@ -189,8 +189,16 @@ export class JobQueues {
         return record.tenant === tenant ? { job, view: record.view } : null;
       }
       if (!job || job.data.tenant !== tenant) return null;
-      const state = publicState(await job.getState(), job.failedReason);
-      return state ? { job, view: toJobView(job, state) } : null;
+      const bullState = await job.getState();
+      // The hash was read before the state: a job that finished in between would show its final
+      // state with the data of an earlier attempt. A hash read after a final state is final.
+      const current =
+        bullState === 'completed' || bullState === 'failed'
+          ? await Job.fromId<JobData>(this.queues.get(job.queueName) as Queue<JobData>, id)
+          : job;
+      if (!current) return null;
+      const state = publicState(bullState, current.failedReason);
+      return state ? { job: current, view: toJobView(current, state) } : null;
     });
   }
 
