@@ -42,6 +42,36 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          name: 'client',
+          include: ['packages/client/test/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'dashboard',
+          include: ['apps/dashboard/test/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'faults',
+          include: ['tests/faults/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // Each scenario kills processes or Redis and measures recovery: one file at a time.
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });
