@@ -5,11 +5,22 @@ export { parseEnv, sharedEnvShape } from './env-shape.ts';
 export { type JobError, type JobErrorCode, JobFailure } from './failure.ts';
 export {
   HEARTBEAT_EVERY_MS,
+  HEARTBEAT_TTL_MS,
   readFleet,
   removeHeartbeat,
   type WorkerHeartbeat,
   writeHeartbeat,
 } from './fleet.ts';
+export {
+  type AttemptOutcome,
+  type FinishedAttempt,
+  HISTORY_TTL_MS,
+  type History,
+  type HistoryPoint,
+  type HistorySeries,
+  LATENCY_BOUNDS_MS,
+  recordAttempt,
+} from './history.ts';
 export {
   type CancelOutcome,
   JobQueues,

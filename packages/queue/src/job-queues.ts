@@ -3,7 +3,8 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { createRedis, guardRedis } from './connection.ts';
 import { FinishWatcher } from './finish-watcher.ts';
-import { countLiveWorkers } from './fleet.ts';
+import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
+import { type History, readHistory } from './history.ts';
 import { defaultJobOptions, isWellFormedJobId, newJobId, RETENTION } from './job-options.ts';
 import { isFinal, type JobData, type JobView, publicState, toJobView } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
@@ -123,6 +124,16 @@ export class JobQueues {
    * whichever worker picks it up next, without running it.
    */
   async cancelJob(id: string, tenant: string): Promise<CancelOutcome | null> {
+    return this.cancel(id, tenant);
+  }
+
+  /** cancelJob for operators (the dashboard): a job of any tenant, by the same path. */
+  async cancelJobAsAdmin(id: string): Promise<CancelOutcome | null> {
+    return this.cancel(id, null);
+  }
+
+  /** `tenant` null: whichever tenant owns the job. */
+  private async cancel(id: string, tenant: string | null): Promise<CancelOutcome | null> {
     const found = await this.lookup(id, tenant);
     if (!found) return null;
     const { job, view } = found;
@@ -135,7 +146,8 @@ export class JobQueues {
       error: { code: 'canceled', message: 'Canceled by request' },
       finishedAt: new Date().toISOString(),
     };
-    const record: CanceledRecord = { tenant, view: canceledView };
+    // The owner's API keeps answering for the job, whoever canceled it.
+    const record: CanceledRecord = { tenant: tenant ?? job?.data.tenant ?? '', view: canceledView };
     return guardRedis(this.redis, async () => {
       const key = this.keys.canceled(id);
       const set = await this.redis.set(key, JSON.stringify(record), 'PX', RETENTION.failedMs, 'NX');
@@ -158,6 +170,30 @@ export class JobQueues {
     return guardRedis(this.redis, () => countLiveWorkers(this.redis, this.keys));
   }
 
+  /** Heartbeats of the live workers. */
+  async readFleet(): Promise<WorkerHeartbeat[]> {
+    return guardRedis(this.redis, () => readFleet(this.redis, this.keys));
+  }
+
+  /** Throughput and latency of the last `hours`, as the workers recorded them. */
+  async readHistory(hours: number): Promise<History> {
+    return guardRedis(this.redis, () => readHistory(this.redis, this.keys, hours));
+  }
+
+  /** Jobs of each queue by BullMQ state (waiting, active, delayed, completed, failed, …). */
+  async countJobs(): Promise<{ queue: string; counts: Record<string, number> }[]> {
+    return guardRedis(this.redis, () =>
+      Promise.all(
+        [...this.queues].map(async ([queue, q]) => ({ queue, counts: await q.getJobCounts() })),
+      ),
+    );
+  }
+
+  /** The BullMQ queues themselves, for the dashboard's queue browser (bull-board). */
+  bullQueues(): Queue<JobData>[] {
+    return [...this.queues.values()];
+  }
+
   /** Closes every connection; bounded in time, since BullMQ's close waits for a Redis that may be gone. */
   async close(): Promise<void> {
     const graceful = Promise.all([
@@ -175,7 +211,7 @@ export class JobQueues {
   /** The job (while BullMQ still holds it) and its public view. */
   private async lookup(
     id: string,
-    tenant: string,
+    tenant: string | null,
   ): Promise<{ job: Job<JobData> | undefined; view: JobView } | null> {
     if (!isWellFormedJobId(id)) return null;
     return guardRedis(this.redis, async () => {
@@ -186,9 +222,9 @@ export class JobQueues {
       // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
       if (canceled) {
         const record = JSON.parse(canceled) as CanceledRecord;
-        return record.tenant === tenant ? { job, view: record.view } : null;
+        return tenant === null || record.tenant === tenant ? { job, view: record.view } : null;
       }
-      if (!job || job.data.tenant !== tenant) return null;
+      if (!job || (tenant !== null && job.data.tenant !== tenant)) return null;
       const bullState = await job.getState();
       // The hash was read before the state: a job that finished in between would show its final
       // state with the data of an earlier attempt. A hash read after a final state is final.

@@ -13,6 +13,16 @@ export interface OffloadKeys {
   fleet: string;
   /** String: one worker's latest heartbeat, JSON, expiring with it. */
   heartbeat(workerId: string): string;
+  /** Sorted set: a tenant's job ids by creation time (ms), for listing; pruned past retention. */
+  tenantJobs(tenant: string): string;
+  /** Sorted set: a tenant's job ids not yet known to be finished, for the queued-jobs quota. */
+  tenantOpenJobs(tenant: string): string;
+  /** String: the job an Idempotency-Key of a tenant stands for (key given as its sha256, hex). */
+  idempotency(tenant: string, keyHash: string): string;
+  /** String: requests counted in the current rate-limit window of one API key (its sha256 prefix). */
+  rateLimit(identity: string): string;
+  /** Hash: throughput and latency of one minute (minutes since epoch), see history.ts. */
+  history(minute: number): string;
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
@@ -22,5 +32,10 @@ export function offloadKeys(prefix: string): OffloadKeys {
     cancelChannel: `${prefix}:cancel`,
     fleet: `${prefix}:fleet`,
     heartbeat: (workerId) => `${prefix}:fleet:${workerId}`,
+    tenantJobs: (tenant) => `${prefix}:tenant:${tenant}:jobs`,
+    tenantOpenJobs: (tenant) => `${prefix}:tenant:${tenant}:open`,
+    idempotency: (tenant, keyHash) => `${prefix}:idempotency:${tenant}:${keyHash}`,
+    rateLimit: (identity) => `${prefix}:rate:${identity}`,
+    history: (minute) => `${prefix}:history:${minute}`,
   };
 }

@@ -13,6 +13,8 @@ export interface RunningJob {
   timeoutMs: number;
   /** 1 for the first attempt. */
   attempt: number;
+  /** When the job became runnable: added, or its delay over, ms since epoch. */
+  queuedAt: number;
   /** Records progress in Redis; fire and forget. */
   progress(value: number | object): void;
   /** Appends to the job's log; fire and forget. */
@@ -79,6 +81,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       input: job.data.input,
       timeoutMs: job.data.timeoutMs,
       attempt: job.attemptsMade + 1,
+      queuedAt: job.timestamp + (job.opts.delay ?? 0),
       progress: (value) => {
         job.updateProgress(value).catch(() => {});
       },
