@@ -20,6 +20,10 @@ const schema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** CPU priority of the worker process (0 normal … 19 lowest), so an API on the same machine stays responsive. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  /** Port of this process' GET /metrics; unset: the first free port from 9464, so the nth worker on a machine usually has 9464 + n - 1. */
+  WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  /** Interface /metrics listens on; 0.0.0.0 lets a Prometheus on another machine or container scrape it. */
+  WORKER_METRICS_HOST: z.string().min(1).default('127.0.0.1'),
 });
 
 export type WorkerEnv = z.infer<typeof schema>;

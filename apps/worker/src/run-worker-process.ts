@@ -1,9 +1,10 @@
 import { setPriority } from 'node:os';
-import { createRedis, offloadKeys } from '@offload/queue';
+import { createRedis, evictionProblem, LOG_REDACT, offloadKeys } from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { loadWorkerEnv } from './env.ts';
 import { ExecutorPool } from './executor-pool.ts';
+import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { createWorker } from './worker.ts';
 
 export interface WorkerProcessOptions {
@@ -23,7 +24,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   const logger = pino({
     name: 'worker',
     level: env.LOG_LEVEL,
-    redact: { paths: ['redisUrl', '*.password'], censor: '[redacted]' },
+    redact: LOG_REDACT,
   });
 
   // Before any executor thread exists: on Linux a thread inherits the nice value of the thread that creates it.
@@ -41,10 +42,18 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   }
 
   const redis = createRedis(env.REDIS_URL, 'worker');
+  // Refuse rather than run jobs that an evicting Redis may drop (waits for Redis if it is down).
+  const redisProblem = await evictionProblem(redis);
+  if (redisProblem) {
+    logger.fatal(`${redisProblem} The worker will not start until it is.`);
+    redis.disconnect();
+    process.exit(1);
+  }
   const pool = await ExecutorPool.start({
     size: env.WORKER_CONCURRENCY,
     ...(options.tasksModule && { tasksModule: options.tasksModule }),
   });
+  const metrics = createWorkerMetrics({ executors: pool.size });
   const worker = await createWorker({
     redis,
     keys: offloadKeys(env.OFFLOAD_PREFIX),
@@ -52,13 +61,25 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     pool,
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+    onAttemptEnd: metrics.attemptEnded,
   });
+  // Metrics are for watching: a worker without them still serves its queues.
+  const metricsServer = await serveMetrics(metrics.registry, {
+    host: env.WORKER_METRICS_HOST,
+    port: env.WORKER_METRICS_PORT,
+  }).catch((err: Error) => {
+    logger.warn({ err: err.message }, 'metrics not served');
+    return undefined;
+  });
+  metrics.countBusyWith(worker.busyExecutors);
+  if (metricsServer) logger.info({ url: metricsServer.url }, 'metrics listening');
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'stopping');
+    metricsServer?.close();
     worker
       .close()
       .then(() => redis.quit())

@@ -1,6 +1,8 @@
 import { hostname } from 'node:os';
 import {
+  type AttemptOutcome,
   CancelListener,
+  type FinishedAttempt,
   HandBack,
   HEARTBEAT_EVERY_MS,
   JobFailure,
@@ -8,6 +10,7 @@ import {
   type OffloadKeys,
   type QueueWorker,
   type Redis,
+  recordAttempt,
   removeHeartbeat,
   startQueueWorker,
   writeHeartbeat,
@@ -25,10 +28,14 @@ export interface WorkerDeps {
   logger: Logger;
   /** How long SIGTERM waits for running jobs before handing them back, ms. */
   shutdownGraceMs: number;
+  /** Told when an attempt ends, for metrics; also recorded in the dashboard's history. */
+  onAttemptEnd?: (attempt: FinishedAttempt) => void;
 }
 
 export interface OffloadWorker {
   readonly id: string;
+  /** Executors computing a job right now. */
+  busyExecutors(): number;
   /** Stops taking jobs, lets running ones finish within the grace, hands back the rest. */
   close(): Promise<void>;
 }
@@ -73,6 +80,23 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       running.set(job.id, entry);
       syncConcurrency();
       const log = logger.child({ jobId: job.id, task: job.task, attempt: job.attempt });
+      const ended = (outcome: AttemptOutcome) => {
+        const finishedAt = Date.now();
+        const startedMs = Date.parse(entry.startedAt);
+        const attempt: FinishedAttempt = {
+          queue,
+          task: job.task,
+          outcome,
+          runMs: finishedAt - startedMs,
+          finishedAt,
+          // BullMQ keeps no time for when a retry became runnable: only first attempts have a wait.
+          ...(job.attempt === 1 && { waitMs: startedMs - job.queuedAt }),
+        };
+        deps.onAttemptEnd?.(attempt);
+        recordAttempt(redis, keys, attempt).catch((err: Error) =>
+          log.debug({ err: err.message }, 'history not written'),
+        );
+      };
       try {
         // The cancel may have been announced while this check was on its way: the listener sets the flag.
         if ((await cancels.isCanceled(job.id)) || entry.canceled) {
@@ -88,6 +112,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
           onLog: job.log,
         });
         jobsDone++;
+        ended('completed');
         log.info('job completed');
         return result;
       } catch (err) {
@@ -97,6 +122,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
           throw new HandBack(err.message);
         }
         jobsDone++;
+        ended(err.code === 'canceled' ? 'canceled' : 'failed');
         log.warn({ code: err.code, final: err.final }, err.message);
         throw new JobFailure(err.code, err.message, err.final);
       } finally {
@@ -154,6 +180,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
 
   return {
     id,
+    busyExecutors: () => running.size,
     async close() {
       if (closing) return;
       closing = true;

@@ -29,6 +29,7 @@ export {
 } from './job-queues.ts';
 export type { JobData, JobState, JobView } from './job-view.ts';
 export { type OffloadKeys, offloadKeys } from './keys.ts';
+export { LOG_REDACT } from './log-redact.ts';
 export {
   HandBack,
   type JobRunner,
@@ -36,3 +37,4 @@ export {
   type RunningJob,
   startQueueWorker,
 } from './queue-worker.ts';
+export { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
