@@ -6,6 +6,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { createApiMetrics } from './metrics.ts';
 import { ApiError, problemResponse } from './problem.ts';
 import { fieldErrors, submitJobSchema, waitSchema } from './schemas.ts';
 
@@ -44,6 +45,7 @@ async function readJson(request: Request): Promise<unknown> {
  */
 export function createApp(deps: AppDeps) {
   const { jobs, registry, logger } = deps;
+  const metrics = createApiMetrics({ jobs, logger });
   const knownTasks = registry
     .list()
     .map((t) => t.name)
@@ -59,11 +61,13 @@ export function createApp(deps: AppDeps) {
 
   const app = new Hono<Env>()
     .use(requestId())
+    .use(metrics.observe)
     .use(async (c, next) => {
       c.set('tenant', DEV_TENANT);
       await next();
     })
     .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .get('/metrics', (c) => metrics.scrape(c))
     .get('/readyz', async (c) => {
       try {
         // Counting the live workers is itself the proof that Redis answers.
@@ -123,6 +127,7 @@ export function createApp(deps: AppDeps) {
           ...(options.priority !== undefined && { priority: options.priority }),
           ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
         });
+        metrics.jobSubmitted(task.name);
         c.header('Location', `/v1/jobs/${view.id}`);
         return c.json(view, 202);
       },

@@ -1,12 +1,12 @@
 import { serve } from '@hono/node-server';
-import { JobQueues } from '@offload/queue';
+import { JobQueues, LOG_REDACT } from '@offload/queue';
 import { registry } from '@offload/tasks';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
 
 const env = loadApiEnv();
-const logger = pino({ name: 'api', level: env.LOG_LEVEL });
+const logger = pino({ name: 'api', level: env.LOG_LEVEL, redact: LOG_REDACT });
 const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
