@@ -1,5 +1,5 @@
 import type { JobQueues } from '@offload/queue';
-import { isRedisUnavailable } from '@offload/queue';
+import { isRedisUnavailable, RedisMisconfiguredError } from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -70,8 +70,14 @@ export function createApp(deps: AppDeps) {
     .get('/metrics', (c) => metrics.scrape(c))
     .get('/readyz', async (c) => {
       try {
-        // Counting the live workers is itself the proof that Redis answers.
-        const workers = await jobs.countLiveWorkers();
+        const { workers, redisProblem } = await jobs.readiness();
+        // An evicting Redis could drop accepted jobs: not ready, and submits are refused.
+        if (redisProblem) {
+          return c.json(
+            { status: 'misconfigured', redis: 'unsafe', problem: redisProblem, workers },
+            503,
+          );
+        }
         return c.json({ status: 'ready', redis: 'up', workers });
       } catch (err) {
         if (!isRedisUnavailable(err)) throw err;
@@ -169,6 +175,9 @@ export function createApp(deps: AppDeps) {
   });
   app.onError((err, c) => {
     if (err instanceof ApiError) return problemResponse(c, err);
+    if (err instanceof RedisMisconfiguredError) {
+      return problemResponse(c, new ApiError('redis_misconfigured', err.message));
+    }
     if (isRedisUnavailable(err)) {
       return problemResponse(
         c,

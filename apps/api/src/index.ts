@@ -11,6 +11,8 @@ const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
   queueNames: registry.queues(),
+  onRedisProblem: (problem) =>
+    logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });
 const app = createApp({ jobs, registry, logger, maxBodyBytes: env.API_MAX_BODY_BYTES });
 

@@ -7,28 +7,40 @@ import type { Context } from 'hono';
  */
 export const ERROR_STATUS = {
   malformed_json: 400,
+  json_too_deep: 400,
+  unauthorized: 401,
   not_found: 404,
   job_finished: 409,
+  idempotency_conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
   unknown_task: 422,
+  rate_limited: 429,
+  queue_quota_exceeded: 429,
   internal: 500,
   redis_unavailable: 503,
+  redis_misconfigured: 503,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
 const TITLES: Record<ErrorCode, string> = {
   malformed_json: 'Malformed JSON',
+  json_too_deep: 'JSON nested too deeply',
+  unauthorized: 'Unauthorized',
   not_found: 'Not found',
   job_finished: 'Job already finished',
+  idempotency_conflict: 'Idempotency-Key reused',
   payload_too_large: 'Request body too large',
   unsupported_media_type: 'Unsupported media type',
   validation_failed: 'Validation failed',
   unknown_task: 'Unknown task',
+  rate_limited: 'Too many requests',
+  queue_quota_exceeded: 'Too many unfinished jobs',
   internal: 'Internal error',
   redis_unavailable: 'Queue backend unavailable',
+  redis_misconfigured: 'Queue backend unsafe for jobs',
 };
 
 export interface FieldError {
@@ -44,6 +56,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     detail: string,
     readonly errors?: FieldError[],
+    /** Extra response headers, such as `Retry-After` (seconds) or `WWW-Authenticate`. */
+    readonly headers?: Record<string, string>,
   ) {
     super(detail);
   }
@@ -71,7 +85,10 @@ export function problemResponse(c: Context, err: ApiError): Response {
     ...(err.errors && { errors: err.errors }),
     ...(c.get('requestId') && { requestId: c.get('requestId') }),
   };
-  const headers: Record<string, string> = { 'content-type': 'application/problem+json' };
+  const headers: Record<string, string> = {
+    ...err.headers,
+    'content-type': 'application/problem+json',
+  };
   // Redis usually returns within seconds; tell clients when to come back.
   if (err.code === 'redis_unavailable') headers['retry-after'] = '1';
   return new Response(JSON.stringify(problem), { status, headers });
