@@ -1,1 +1,42 @@
-export {};
+import { serve } from '@hono/node-server';
+import { JobQueues, LOG_REDACT } from '@offload/queue';
+import { registry } from '@offload/tasks';
+import { pino } from 'pino';
+import { createDashboard } from './app.ts';
+import { loadDashboardEnv } from './env.ts';
+
+const env = loadDashboardEnv();
+const logger = pino({ name: 'dashboard', level: env.LOG_LEVEL, redact: LOG_REDACT });
+const admin =
+  env.ADMIN_USER && env.ADMIN_PASSWORD
+    ? { user: env.ADMIN_USER, password: env.ADMIN_PASSWORD }
+    : null;
+if (!admin) {
+  logger.warn(
+    'ADMIN_USER and ADMIN_PASSWORD are not set: the dashboard is OPEN to anyone who reaches its port, ' +
+      'and can cancel and remove jobs. Set both before exposing it (they are required when NODE_ENV=production).',
+  );
+}
+const jobs = JobQueues.create({
+  redisUrl: env.REDIS_URL,
+  prefix: env.OFFLOAD_PREFIX,
+  queueNames: registry.queues(),
+});
+const app = createDashboard({ jobs, logger, admin });
+
+const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.DASHBOARD_PORT }, (info) => {
+  logger.info({ url: `http://${env.HOST}:${info.port}` }, 'dashboard listening');
+});
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'stopping');
+  server.close(() => {
+    jobs.close().finally(() => process.exit(0));
+  });
+  setTimeout(() => process.exit(0), 2000).unref();
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);

@@ -1,0 +1,145 @@
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { HonoAdapter } from '@bull-board/hono';
+import { serveStatic } from '@hono/node-server/serve-static';
+import { isRedisUnavailable, type JobQueues } from '@offload/queue';
+import { Hono } from 'hono';
+import { csrf } from 'hono/csrf';
+import { HTTPException } from 'hono/http-exception';
+import { requestId } from 'hono/request-id';
+import { routePath } from 'hono/route';
+import type { Logger } from 'pino';
+import { type AdminCredentials, adminAuth } from './auth.ts';
+import { FleetTracker } from './fleet-tracker.ts';
+import { fleetPage } from './pages/fleet-page.ts';
+import { FLEET_PATH, QUEUES_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
+import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
+import { DashboardError, problemResponse } from './problem.ts';
+
+export interface DashboardDeps {
+  jobs: JobQueues;
+  logger: Logger;
+  /** null: no credentials, open (refused in production by env.ts). */
+  admin: AdminCredentials;
+}
+
+type Env = { Variables: { requestId: string } };
+
+/**
+ * The admin dashboard: bull-board for the queues, plus what it lacks: the
+ * worker fleet, throughput and latency history, and cancel of running jobs
+ * through the API's own cancel path.
+ */
+export function createDashboard(deps: DashboardDeps) {
+  const { jobs, logger } = deps;
+  const open = deps.admin === null;
+  const fleet = new FleetTracker();
+
+  const board = new HonoAdapter(serveStatic).setBasePath(QUEUES_PATH);
+  createBullBoard({
+    queues: jobs.bullQueues().map((queue) => new BullMQAdapter(queue)),
+    serverAdapter: board,
+    options: {
+      uiConfig: {
+        boardTitle: 'Offload',
+        miscLinks: [
+          { text: 'Fleet', url: FLEET_PATH },
+          { text: 'Throughput', url: THROUGHPUT_PATH },
+        ],
+      },
+    },
+  });
+
+  const app = new Hono<Env>()
+    .use(requestId())
+    .use(async function requestLog(c, next) {
+      const started = performance.now();
+      await next();
+      logger.info(
+        {
+          requestId: c.get('requestId'),
+          method: c.req.method,
+          path: c.req.path,
+          route: routePath(c, -1) || 'unmatched',
+          status: c.res.status,
+          ms: Math.round((performance.now() - started) * 10) / 10,
+        },
+        'request',
+      );
+    })
+    // For container health checks: says only that the process is up.
+    .get('/healthz', (c) => c.json({ status: 'ok' }))
+    .use(adminAuth(deps.admin))
+    // Browsers resend Basic credentials on any request to this origin, a forged
+    // cross-site form included: state changes must come from this origin.
+    .use(csrf())
+    .get('/', (c) => c.redirect(FLEET_PATH))
+    .get(FLEET_PATH, async (c) => {
+      const rows = fleet.rows(await jobs.readFleet());
+      const canceledId = c.req.query('canceled');
+      const task = c.req.query('task');
+      return c.html(
+        fleetPage({
+          rows,
+          now: Date.now(),
+          open,
+          ...(canceledId && { canceled: { id: canceledId, task: task ?? '' } }),
+        }),
+      );
+    })
+    .post('/jobs/:id/cancel', async (c) => {
+      const id = c.req.param('id');
+      const cancel = await jobs.cancelJobAsAdmin(id);
+      if (!cancel) throw new DashboardError('not_found', `No job has the id ${id}`);
+      if (cancel.outcome === 'finished') {
+        throw new DashboardError(
+          'job_finished',
+          `Job ${id} is already ${cancel.view.state}; nothing to cancel`,
+        );
+      }
+      logger.info({ requestId: c.get('requestId'), jobId: id }, 'job canceled from the dashboard');
+      const query = new URLSearchParams({ canceled: id, task: cancel.view.task });
+      return c.redirect(`${FLEET_PATH}?${query}`, 303);
+    })
+    .get(THROUGHPUT_PATH, async (c) => {
+      const hours = Number(c.req.query('hours') ?? 1);
+      if (!HISTORY_SPANS.some((span) => span === hours)) {
+        throw new DashboardError(
+          'validation_failed',
+          `hours must be one of ${HISTORY_SPANS.join(', ')}`,
+        );
+      }
+      return c.html(throughputPage({ history: await jobs.readHistory(hours), hours, open }));
+    })
+    .route(QUEUES_PATH, board.registerPlugin());
+
+  app.notFound((c) => problemResponse(c, new DashboardError('not_found', 'No such page')));
+  app.onError((err, c) => {
+    if (err instanceof DashboardError) return problemResponse(c, err);
+    if (err instanceof HTTPException && err.status === 401) {
+      return problemResponse(
+        c,
+        new DashboardError('unauthorized', 'Sign in with ADMIN_USER and ADMIN_PASSWORD'),
+        { 'www-authenticate': err.getResponse().headers.get('www-authenticate') ?? 'Basic' },
+      );
+    }
+    if (err instanceof HTTPException && err.status === 403) {
+      return problemResponse(
+        c,
+        new DashboardError(
+          'cross_site_request',
+          'Changes are accepted from the dashboard itself only',
+        ),
+      );
+    }
+    if (isRedisUnavailable(err)) {
+      return problemResponse(
+        c,
+        new DashboardError('redis_unavailable', 'Redis is unreachable; try again shortly'),
+      );
+    }
+    logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
+    return problemResponse(c, new DashboardError('internal', 'Something went wrong on our side'));
+  });
+  return app;
+}
