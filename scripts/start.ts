@@ -3,7 +3,7 @@ import { concurrently } from 'concurrently';
 import { chooseRedis, NoRedisError } from './choose-redis.ts';
 
 /**
- * `npm start`: the API and one worker on this machine, their logs prefixed,
+ * `npm start`: the API, one worker and the dashboard on this machine, their logs prefixed,
  * Ctrl-C stopping all. With REDIS_URL unset and no Redis on 127.0.0.1:6379, a
  * private redis-server is started with its data under .data/redis.
  */
@@ -30,6 +30,7 @@ const { result } = concurrently(
   [
     { name: 'api', command: `${node} apps/api/src/index.ts`, env, cwd: root },
     { name: 'worker', command: `${node} apps/worker/src/index.ts`, env, cwd: root },
+    { name: 'dashboard', command: `${node} apps/dashboard/src/index.ts`, env, cwd: root },
   ],
   { prefix: '[{name}]', killOthersOn: ['failure'], handleInput: false },
 );
