@@ -1,15 +1,21 @@
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cpuScaling } from './benchmarks/cpu-scaling.ts';
+import { e2eThroughput } from './benchmarks/e2e-throughput.ts';
+import { executorOverhead } from './benchmarks/executor-overhead.ts';
+import { pickupLatency } from './benchmarks/pickup-latency.ts';
 import type { BenchContext, Benchmark } from './lib/benchmark.ts';
 import {
   type BenchmarkResult,
+  type CodeUnderTest,
   describeMachine,
   endLoadAverage,
   resultsTable,
   writeReport,
 } from './lib/report.ts';
+import { describeCheckout, snapshotCommit } from './lib/snapshot.ts';
 import { BenchStack } from './lib/stack.ts';
 
 /**
@@ -20,12 +26,18 @@ import { BenchStack } from './lib/stack.ts';
  *   npm run bench                       the full suite (3 rounds)
  *   npm run bench -- --quick            1 round, short windows: for development, writes results/quick.json only
  *   npm run bench -- --only=memory,…    some benchmarks; writes results/partial.json only
- *   npm run bench -- --no-build         skip `npm run build` (the bundles are current)
+ *   npm run bench -- --no-build         skip building the API and worker bundles (they are current)
+ *   npm run bench -- --commit=HEAD      benchmark that commit from a clean copy, not the working tree
  *
  * BENCH_REDIS_URL: use that Redis instead of a private redis-server (keys are
  * prefixed bench-<random> and deleted afterwards).
  */
-const BENCHMARKS: readonly Benchmark[] = [cpuScaling];
+const BENCHMARKS: readonly Benchmark[] = [
+  cpuScaling,
+  e2eThroughput,
+  pickupLatency,
+  executorOverhead,
+];
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -39,15 +51,43 @@ if (only && selected.length !== only.length) {
   process.exit(2);
 }
 const full = !quick && !only;
-const benchDir = fileURLToPath(new URL('.', import.meta.url));
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { BENCH_REDIS_URL, BENCH_RESULTS_DIR, BENCH_CODE, BENCH_COMMAND } = process.env;
+/** Where results go: this checkout's bench/, also when the code measured is a clean copy. */
+const benchDir = BENCH_RESULTS_DIR ?? fileURLToPath(new URL('.', import.meta.url));
+const command = BENCH_COMMAND ?? `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const log = (line: string) => console.log(`[bench] ${line}`);
 
+const commitArg = args.find((a) => a.startsWith('--commit='));
+if (commitArg) {
+  const { dir, commit } = snapshotCommit(root, commitArg.slice('--commit='.length));
+  log(`benchmarking commit ${commit.slice(0, 10)} from a clean copy in ${dir}`);
+  const child = spawnSync(
+    process.execPath,
+    ['--import', 'tsx', 'bench/run.ts', ...args.filter((a) => a !== commitArg)],
+    {
+      cwd: dir,
+      stdio: 'inherit',
+      env: {
+        ...process.env,
+        BENCH_RESULTS_DIR: benchDir,
+        BENCH_CODE: JSON.stringify({ commit, changedFiles: 0, cleanCopy: true }),
+        BENCH_COMMAND: command,
+      },
+    },
+  );
+  rmSync(dir, { recursive: true, force: true });
+  process.exit(child.status ?? 1);
+}
+const code = BENCH_CODE
+  ? (JSON.parse(BENCH_CODE) as CodeUnderTest)
+  : { ...describeCheckout(root), cleanCopy: false };
+
 if (!args.includes('--no-build')) {
-  log('building the production bundles (npm run build)');
-  const build = spawnSync('npm', ['run', 'build'], {
-    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  log('building the API and worker bundles');
+  const build = spawnSync('npm', ['run', 'build', '-w', '@offload/api', '-w', '@offload/worker'], {
+    cwd: root,
     encoding: 'utf8',
-    env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
   });
   if (build.status !== 0) {
     console.error(build.stdout + build.stderr);
@@ -55,7 +95,6 @@ if (!args.includes('--no-build')) {
   }
 }
 
-const { BENCH_REDIS_URL } = process.env;
 const stack = await BenchStack.start(BENCH_REDIS_URL);
 const stopOnSignal = () => {
   log('interrupted; stopping processes and deleting keys');
@@ -96,7 +135,6 @@ try {
 }
 endLoadAverage(machine);
 
-const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
 const file = writeReport(
   benchDir,
   full ? 'latest' : quick ? 'quick' : 'partial',
@@ -109,6 +147,7 @@ const file = writeReport(
     redis:
       stack.redisKind === 'private' ? 'private redis-server, no persistence' : 'BENCH_REDIS_URL',
     machine,
+    code,
     results,
   },
   full && !failed,

@@ -87,6 +87,15 @@ export function resultsTable(results: readonly BenchmarkResult[]): string {
   return rows.join('\n');
 }
 
+/** Which code a run measured. */
+export interface CodeUnderTest {
+  commit: string;
+  /** Tracked files that differed from the commit (0 for a clean copy). */
+  changedFiles: number;
+  /** Measured from a clean copy of the commit (--commit), not the working tree. */
+  cleanCopy: boolean;
+}
+
 export interface Report {
   command: string;
   startedAt: string;
@@ -95,6 +104,7 @@ export interface Report {
   rounds: number;
   redis: string;
   machine: Machine;
+  code: CodeUnderTest;
   results: BenchmarkResult[];
 }
 
@@ -106,7 +116,8 @@ export function resultsSection(report: Report): string {
   const m = report.machine;
   return [
     START,
-    `Run ${report.startedAt} with \`${report.command}\` (${report.rounds} rounds, ${formatNumber(report.durationS)} s in all).`,
+    `Run ${report.startedAt} with \`${report.command}\` (${report.rounds} rounds, ${formatNumber(report.durationS)} s in all), ` +
+      `on commit ${report.code.commit.slice(0, 10)} (${report.code.cleanCopy ? 'a clean copy' : `working tree, ${report.code.changedFiles} files changed`}).`,
     '',
     `Machine: ${m.cores} × ${m.cpuModel}, ${m.memoryGb} GB, ${m.kernel}, Node ${m.node}, Redis ${m.redis} (${report.redis}). ` +
       `Load average (1 min) ${m.loadAverage.start} at the start, ${m.loadAverage.end ?? '?'} at the end.`,

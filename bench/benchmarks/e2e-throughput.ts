@@ -1,0 +1,139 @@
+import { Queue } from 'bullmq';
+import { alternate, type Benchmark } from '../lib/benchmark.ts';
+import { until } from '../lib/http-client.ts';
+import { submit } from '../lib/jobs.ts';
+import type { Figure } from '../lib/report.ts';
+import { median } from '../lib/stats.ts';
+
+const CONCURRENCIES = [1, 10, 50];
+/** Jobs per batch. */
+const JOBS = 2000;
+/** Submissions in flight at once, the same for both ways: a busy client fleet. */
+const SUBMITTERS = 32;
+/** A tiny job: cpu.burn for 0 ms returns at once, so the figure is the machinery's cost. */
+const TINY = { task: 'cpu.burn', input: { ms: 0 } };
+const TARGET_RATIO = 0.6;
+
+/** Runs `submitOne` `count` times, at most SUBMITTERS at once. */
+async function submitAll(count: number, submitOne: () => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: SUBMITTERS }, async () => {
+      while (next < count) {
+        next++;
+        await submitOne();
+      }
+    }),
+  );
+}
+
+interface Batch {
+  jobsPerSecond: number;
+  /** ms until every submission was acknowledged, and until every job completed. */
+  submittedMs: number;
+  completedMs: number;
+}
+
+/**
+ * Tiny jobs per second from submit to completion. Offload: POST /v1/jobs to
+ * the API, run by a worker process with WORKER_CONCURRENCY executors. Raw
+ * BullMQ: Queue.add from the bench process, run by a BullMQ Worker (default
+ * options) with the same concurrency, in-process on its main thread. Both on
+ * the same Redis; completion counted on each queue's completed set.
+ */
+export const e2eThroughput: Benchmark = {
+  name: 'e2e-throughput',
+  async run(ctx) {
+    const { stack } = ctx;
+    const jobs = ctx.quick ? 500 : JOBS;
+    const prefix = stack.prefix('tput');
+    const rawPrefix = stack.prefix('tputraw');
+    const api = await stack.startApi({ prefix });
+    const queue = new Queue('default', { connection: stack.redis.duplicate(), prefix: rawPrefix });
+    const completed = (keyPrefix: string) => stack.redis.zcard(`${keyPrefix}:default:completed`);
+
+    const batch = async (keyPrefix: string, submitOne: () => Promise<unknown>): Promise<Batch> => {
+      const before = await completed(keyPrefix);
+      const started = performance.now();
+      await submitAll(jobs, submitOne);
+      const submittedMs = performance.now() - started;
+      await until(
+        `${jobs} completed jobs under ${keyPrefix}`,
+        async () => (await completed(keyPrefix)) - before >= jobs,
+        120_000,
+        5,
+      );
+      const completedMs = performance.now() - started;
+      return { jobsPerSecond: jobs / (completedMs / 1000), submittedMs, completedMs };
+    };
+    const viaOffload = () => batch(prefix, () => submit(api.http, TINY.task, TINY.input));
+    const viaRaw = () =>
+      batch(rawPrefix, () => queue.add(TINY.task, { task: TINY.task, input: TINY.input }));
+
+    const figures: Figure[] = [];
+    const details: Record<string, unknown> = {
+      jobsPerBatch: jobs,
+      submitters: SUBMITTERS,
+      task: TINY,
+    };
+    try {
+      for (const concurrency of CONCURRENCIES) {
+        const worker = await stack.startWorker({ prefix, concurrency });
+        const rawWorker = await stack.startFixture(
+          'bench/fixtures/raw-bullmq-worker.ts',
+          {
+            QUEUE_PREFIX: rawPrefix,
+            QUEUE_NAME: 'default',
+            CONCURRENCY: String(concurrency),
+            MODE: 'burn',
+          },
+          /raw worker ready/,
+        );
+        const rounds: { offload: Batch; raw: Batch }[] = [];
+        try {
+          // One short batch each first: connections, JIT and the executors' first jobs.
+          await batch(prefix, () => submit(api.http, TINY.task, TINY.input));
+          await batch(rawPrefix, () =>
+            queue.add(TINY.task, { task: TINY.task, input: TINY.input }),
+          );
+          for (let round = 0; round < ctx.rounds; round++) {
+            const r = {} as { offload: Batch; raw: Batch };
+            await alternate(
+              round,
+              async () => {
+                r.offload = await viaOffload();
+              },
+              async () => {
+                r.raw = await viaRaw();
+              },
+            );
+            ctx.log(
+              `e2e-throughput concurrency ${concurrency} round ${round + 1}: ${r.offload.jobsPerSecond.toFixed(0)} vs raw ${r.raw.jobsPerSecond.toFixed(0)} jobs/s`,
+            );
+            rounds.push(r);
+          }
+        } finally {
+          await Promise.all([worker.stop(), rawWorker.stop()]);
+        }
+        const offload = median(rounds.map((r) => r.offload.jobsPerSecond));
+        const raw = median(rounds.map((r) => r.raw.jobsPerSecond));
+        const ratio = median(rounds.map((r) => r.offload.jobsPerSecond / r.raw.jobsPerSecond));
+        figures.push({
+          benchmark: 'e2e-throughput',
+          figure: `tiny jobs/s, HTTP submit → completion, concurrency ${concurrency}`,
+          unit: 'jobs/s',
+          offload,
+          baseline: { name: 'raw BullMQ add + Worker', value: raw },
+          ratio: { name: '× raw', value: ratio },
+          target: `≥ ${TARGET_RATIO} × raw`,
+          met: ratio >= TARGET_RATIO,
+        });
+        details[`concurrency${concurrency}`] = rounds;
+      }
+    } finally {
+      await queue.close();
+      await api.stop();
+    }
+    return { figures, details };
+  },
+};
