@@ -15,6 +15,7 @@ import { fleetPage } from './pages/fleet-page.ts';
 import { FLEET_PATH, QUEUES_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
 import { DashboardError, problemResponse } from './problem.ts';
+import { selfContained } from './self-contained.ts';
 
 export interface DashboardDeps {
   jobs: JobQueues;
@@ -52,6 +53,7 @@ export function createDashboard(deps: DashboardDeps) {
 
   const app = new Hono<Env>()
     .use(requestId())
+    .use(selfContained)
     .use(async function requestLog(c, next) {
       const started = performance.now();
       await next();

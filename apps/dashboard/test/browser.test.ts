@@ -1,0 +1,180 @@
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { serve } from '@hono/node-server';
+import { JobQueues, type JobView } from '@offload/queue';
+import { pino } from 'pino';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  ROOT,
+  type RunningProcess,
+  startWorkerProcess,
+  testPrefix,
+} from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { registry } from '../../../tests/support/test-tasks.ts';
+import { createDashboard } from '../src/app.ts';
+
+/**
+ * The dashboard in Debian's Chromium, as an operator uses it: real Redis and
+ * a real worker process; jobs are submitted through the API's own JobQueues.
+ * Screenshots of each page land in test-results/dashboard/.
+ */
+const SHOTS = join(ROOT, 'test-results', 'dashboard');
+const admin = { user: 'admin', password: 'correct horse battery staple' };
+
+let jobs: JobQueues;
+let worker: RunningProcess;
+let dashboard: { url: string; close(): Promise<void> };
+let browser: Browser;
+let context: BrowserContext;
+let page: Page;
+/** Every URL the browser asked for, to prove nothing loads from another origin. */
+const requested: string[] = [];
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  const redisUrl = testRedisUrl();
+  const prefix = testPrefix();
+  worker = await startWorkerProcess({ redisUrl, prefix, concurrency: 2, testTasks: true });
+  jobs = JobQueues.create({ redisUrl, prefix, queueNames: registry.queues() });
+  const app = createDashboard({ jobs, logger: pino({ level: 'silent' }), admin });
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
+  });
+  dashboard = {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      (server as unknown as { closeAllConnections(): void }).closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await jobs.close();
+    },
+  };
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  context = await browser.newContext({
+    httpCredentials: { username: admin.user, password: admin.password },
+    viewport: { width: 1280, height: 800 },
+  });
+  page = await context.newPage();
+  page.on('request', (request) => requested.push(request.url()));
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await dashboard?.close();
+  await worker?.stop();
+});
+
+const TENANT = 'dev';
+
+async function submit(name: string, input: unknown): Promise<JobView> {
+  const task = registry.get(name);
+  if (!task) throw new Error(`no task ${name}`);
+  return jobs.submitJob({
+    task: name,
+    queue: task.queue,
+    input,
+    tenant: TENANT,
+    timeoutMs: task.defaults.timeoutMs * 10,
+    attempts: 1,
+    backoff: task.defaults.backoff,
+  });
+}
+
+async function until(id: string, state: JobView['state']): Promise<JobView> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const view = await jobs.getJobView(id, TENANT);
+    if (view?.state === state) return view;
+    if (Date.now() > deadline) throw new Error(`job ${id} never ${state}: ${JSON.stringify(view)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+const shot = (name: string) =>
+  page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+
+describe('the dashboard in a browser', () => {
+  it('answers 401 without credentials, on its pages and on bull-board alike', async () => {
+    const anonymous = await browser.newContext();
+    try {
+      for (const path of ['/fleet', '/throughput', '/queues', '/queues/api/queues']) {
+        const response = await anonymous.request.get(`${dashboard.url}${path}`);
+        expect(response.status(), path).toBe(401);
+        expect(response.headers()['www-authenticate']).toMatch(/^Basic /);
+        expect(await response.json()).toMatchObject({ status: 401, code: 'unauthorized' });
+      }
+    } finally {
+      await anonymous.close();
+    }
+  });
+
+  it('logs in and shows a queue with its jobs, and opens one', async () => {
+    const done = await Promise.all(
+      ['alpha', 'beta', 'gamma'].map((value) => submit('test.echo', { value })),
+    );
+    await Promise.all(done.map((job) => until(job.id, 'completed')));
+
+    await page.goto(`${dashboard.url}/queues`);
+    await page.getByText('default', { exact: true }).first().waitFor();
+    await shot('queues');
+
+    await page.goto(`${dashboard.url}/queues/queue/default?status=completed`);
+    const id = done[1]?.id ?? '';
+    await page.getByText(id).first().waitFor();
+    await shot('queue-jobs');
+
+    await page.goto(`${dashboard.url}/queues/queue/default/${id}`);
+    await page.getByText('beta').first().waitFor();
+    await shot('job');
+  });
+
+  it('shows a running job on the fleet page, cancels it, and the job ends canceled', async () => {
+    const job = await submit('test.sleep', { ms: 60_000 });
+    await until(job.id, 'running');
+
+    await page.goto(`${dashboard.url}/fleet`);
+    const row = page.locator(`tr[data-job="${job.id}"]`);
+    await row.waitFor({ timeout: 10_000 });
+    await expect(row.textContent()).resolves.toContain('test.sleep');
+    await expect(page.locator('#fleet').textContent()).resolves.toMatch(/1 \/ 2/);
+    await shot('fleet');
+
+    await row.getByRole('button', { name: `Cancel job ${job.id}` }).click();
+    await page.getByRole('status').getByText(`Canceled job ${job.id}`).waitFor();
+    // What the job's owner now reads from the API.
+    const view = await jobs.getJobView(job.id, TENANT);
+    expect(view?.state).toBe('canceled');
+    expect(view?.error?.code).toBe('canceled');
+    // The worker drops it from its running list with its next heartbeat (every 5 s).
+    await page.locator(`tr[data-job="${job.id}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+  });
+
+  it('draws throughput and latency charts from the history the worker wrote', async () => {
+    await page.goto(`${dashboard.url}/throughput`);
+    const echo = page.locator('section[data-series="default/test.echo"]');
+    await echo.waitFor();
+    const charts = echo.locator('svg[role="img"]');
+    await expect(charts.count()).resolves.toBe(2);
+    // A line with at least one point: three echo jobs finished within the last minutes.
+    const completed = echo.locator('g.series[data-label="completed"] circle');
+    expect(await completed.count()).toBeGreaterThan(0);
+    const runP50 = echo.locator('g.series[data-label="run p50"] path');
+    expect(await runP50.getAttribute('d')).toMatch(/^M/);
+    await expect(
+      page
+        .locator('section[data-series="default/test.sleep"] g.series[data-label="canceled"] circle')
+        .count(),
+    ).resolves.toBeGreaterThan(0);
+    await shot('throughput');
+  });
+
+  it('loads every page and asset from its own origin', () => {
+    const origins = new Set(requested.map((url) => new URL(url).origin));
+    expect([...origins]).toEqual([dashboard.url]);
+  });
+});
