@@ -173,6 +173,52 @@ describe('the dashboard in a browser', () => {
     await shot('throughput');
   });
 
+  it("counts the worker's jobs by task and outcome on its /metrics", async () => {
+    const url = /"url":"([^"]+\/metrics)"/.exec(await worker.waitForLine(/metrics listening/))?.[1];
+    const text = await (await fetch(url ?? '')).text();
+    expect(text).toContain(
+      'offload_worker_jobs_total{queue="default",task="test.echo",outcome="completed"} 3',
+    );
+    expect(text).toContain(
+      'offload_worker_jobs_total{queue="default",task="test.sleep",outcome="canceled"} 1',
+    );
+    expect(text).toMatch(
+      /offload_worker_job_run_seconds_count\{queue="default",task="test.echo"\} 3/,
+    );
+    expect(text).toContain('offload_worker_executors 2');
+  });
+
+  it('retries every failed job of a queue at once, from bull-board', async () => {
+    const failed = await Promise.all([submit('test.throw', {}), submit('test.throw', {})]);
+    await Promise.all(failed.map((job) => until(job.id, 'failed')));
+    await page.goto(`${dashboard.url}/queues/queue/default?status=failed`);
+    await page
+      .getByText(failed[0]?.id ?? '')
+      .first()
+      .waitFor();
+    // The "Retry all" button's request, sent by the page itself (same origin, saved credentials).
+    const status = await page.evaluate(
+      async () => (await fetch('api/queues/default/retry/failed', { method: 'PUT' })).status,
+    );
+    expect(status).toBe(200);
+    for (const job of failed) {
+      const deadline = Date.now() + 10_000;
+      let view = await jobs.getJobView(job.id, TENANT);
+      while (view?.attempts.made !== 2 || view.state !== 'failed') {
+        if (Date.now() > deadline) throw new Error(`not retried: ${JSON.stringify(view)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        view = await jobs.getJobView(job.id, TENANT);
+      }
+    }
+  });
+
+  it('shows a worker that stopped as gone', async () => {
+    await worker.stop();
+    await page.goto(`${dashboard.url}/fleet`);
+    await expect(page.locator('#fleet tr.gone .tag').textContent()).resolves.toBe('gone');
+    await page.getByText('0 live workers').waitFor();
+  });
+
   it('loads every page and asset from its own origin', () => {
     const origins = new Set(requested.map((url) => new URL(url).origin));
     expect([...origins]).toEqual([dashboard.url]);

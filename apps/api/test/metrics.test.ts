@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
+import { testPrefix } from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { registry } from '../../../tests/support/test-tasks.ts';
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startApi({ redisUrl: testRedisUrl(), prefix: testPrefix(), registry, listen: false });
+});
+afterAll(() => api.close());
+
+describe('GET /metrics', () => {
+  it('counts requests by route pattern and status, and reports queue depth', async () => {
+    await api.app.request('/healthz');
+    await api.app.request('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA');
+    const res = await api.app.request('/metrics');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    expect(text).toContain(
+      'offload_api_requests_total{method="GET",route="/healthz",status="200"} 1',
+    );
+    // The pattern, not the id: one series for every job.
+    expect(text).toMatch(
+      /offload_api_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="\d{3}"\} 1/,
+    );
+    expect(text).toMatch(
+      /offload_api_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/healthz",status="200"\} 1/,
+    );
+    expect(text).toContain('offload_queue_jobs{queue="default",state="waiting"} 0');
+    expect(text).toContain('# TYPE offload_api_jobs_submitted_total counter');
+  });
+});
