@@ -1,5 +1,6 @@
-# One image for both apps. The default command runs the API; the worker runs
-# the same image with `node apps/worker/dist/index.js`.
+# One image for every app. The default command runs the API; the worker and
+# the dashboard run the same image with `node apps/worker/dist/index.js` and
+# `node apps/dashboard/dist/index.js`.
 # Both commands start `node` itself, never `npm run`: npm does not forward
 # SIGTERM, so a worker under it could not drain its running jobs.
 
@@ -10,6 +11,8 @@ ENV TURBO_TELEMETRY_DISABLED=1
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/dashboard/package.json apps/dashboard/
+COPY packages/client/package.json packages/client/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 RUN npm ci --no-audit --no-fund
@@ -31,6 +34,8 @@ ENV NODE_ENV=production \
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
+COPY apps/dashboard/package.json apps/dashboard/
+COPY packages/client/package.json packages/client/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
@@ -38,6 +43,8 @@ COPY --from=build /app/apps/api/dist apps/api/dist
 # The worker starts executor threads from executor-thread.js next to its own
 # bundle: copy the whole folder, not index.js alone.
 COPY --from=build /app/apps/worker/dist apps/worker/dist
+# bull-board serves its UI from @bull-board/ui in node_modules, so the bundle is all the dashboard needs.
+COPY --from=build /app/apps/dashboard/dist apps/dashboard/dist
 # Files stay owned by root and read-only to the process; nothing writes to /app.
 USER node
 EXPOSE 3000

@@ -272,6 +272,36 @@ describe('docker compose: worker', () => {
   });
 });
 
+describe('docker compose: dashboard', () => {
+  const dashboard = service('dashboard');
+  const env = environmentOf(dashboard);
+
+  it('publishes port 3001 on this machine only, and listens on every interface in its container', () => {
+    expect(publishedPorts(dashboard)).toEqual([{ host: '3001', container: 3001 }]);
+    expect((dashboard.ports ?? []).map(String)).toEqual(['127.0.0.1:3001:3001']);
+    expect(Number(env.DASHBOARD_PORT ?? 3001)).toBe(3001);
+    expect(env.HOST).toBe('0.0.0.0');
+  });
+
+  it('reads the same Redis as the api and runs in production mode under an init', () => {
+    expect(env.REDIS_URL).toBe(environmentOf(api).REDIS_URL);
+    expect(env.OFFLOAD_PREFIX).toBe(environmentOf(api).OFFLOAD_PREFIX);
+    expect(dependsOnHealthy(dashboard, 'redis')).toBe(true);
+    expect(env.NODE_ENV).toBe('production');
+    expect(dashboard.init).toBe(true);
+  });
+
+  it('takes its admin credentials from the shell, with no default password', () => {
+    expect(env).toHaveProperty('ADMIN_USER');
+    expect(env).toHaveProperty('ADMIN_PASSWORD');
+    expect(env.ADMIN_PASSWORD).toBeUndefined();
+  });
+
+  it('reports its health on /healthz, the one route without credentials', () => {
+    expect(words(dashboard.healthcheck?.test).join(' ')).toMatch(/127\.0\.0\.1:3001\/healthz/);
+  });
+});
+
 describe('docker compose: every service', () => {
   it.each(Object.keys(compose.services))(
     '%s has a tagged image or a Dockerfile to build',
@@ -287,7 +317,7 @@ describe('docker compose: every service', () => {
     expect(dockerfileOf(worker)).toBe(appDockerfile);
   });
 
-  it.each(['api', 'worker'])('%s runs node itself, not npm or a shell', (name) => {
+  it.each(['api', 'worker', 'dashboard'])('%s runs node itself, not npm or a shell', (name) => {
     const argv = processOf(service(name));
     expect(argv[0]).toBe('node');
     expect(argv).not.toContain('npm');
@@ -307,7 +337,7 @@ describe('Dockerfile', () => {
   });
 
   it('ships both bundles from the stage that builds them, where the commands look', () => {
-    for (const app of ['api', 'worker']) {
+    for (const app of ['api', 'worker', 'dashboard']) {
       const copy = runtimeCopies.found.find((c) => c.sources.includes(`/app/apps/${app}/dist`));
       expect(copy, `apps/${app}/dist`).toBeDefined();
       const from = stages.find((stage) => stage.name === copy?.from);
