@@ -2,9 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { apiLatency } from './benchmarks/api-latency.ts';
 import { cpuScaling } from './benchmarks/cpu-scaling.ts';
 import { e2eThroughput } from './benchmarks/e2e-throughput.ts';
 import { executorOverhead } from './benchmarks/executor-overhead.ts';
+import { memory } from './benchmarks/memory.ts';
 import { pickupLatency } from './benchmarks/pickup-latency.ts';
 import type { BenchContext, Benchmark } from './lib/benchmark.ts';
 import {
@@ -34,9 +36,11 @@ import { BenchStack } from './lib/stack.ts';
  */
 const BENCHMARKS: readonly Benchmark[] = [
   cpuScaling,
+  apiLatency,
   e2eThroughput,
   pickupLatency,
   executorOverhead,
+  memory,
 ];
 
 const args = process.argv.slice(2);
