@@ -98,6 +98,21 @@ export const apiLatency: Benchmark = {
         whileNaiveComputes(naiveHttp, cores, () => load(naiveHttp, loadFor(naiveProbe.id, false))),
     };
     try {
+      // Unmeasured load first: JIT, connections and the processes' own start-up settle before any window.
+      await openLoop({
+        client: api.http,
+        requests: loadFor(probe.id, true),
+        ratePerSecond: RATE,
+        durationMs: 2000,
+        warmupMs: 2000,
+      });
+      await openLoop({
+        client: naiveHttp,
+        requests: loadFor(naiveProbe.id, false),
+        ratePerSecond: RATE,
+        durationMs: 2000,
+        warmupMs: 2000,
+      });
       for (let round = 0; round < ctx.rounds; round++) {
         // A different order each round, so no condition always follows the same one.
         const order = CONDITIONS.map(
