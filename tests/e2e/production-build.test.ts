@@ -19,10 +19,12 @@ describe('the production bundles', () => {
     expect(build.status, build.stdout + build.stderr).toBe(0);
 
     const env = { REDIS_URL: testRedisUrl(), OFFLOAD_PREFIX: testPrefix(), NODE_ENV: 'production' };
+    // Production refuses to start without keys.
+    const apiKey = 'prod-test-key-0123456789';
     const port = await freePort();
     const api = startNodeProcess(
       'apps/api/dist/index.js',
-      { ...env, PORT: String(port) },
+      { ...env, PORT: String(port), API_KEYS: `acme:${apiKey}` },
       { tsx: false },
     );
     const worker = startNodeProcess(
@@ -33,7 +35,7 @@ describe('the production bundles', () => {
     running.push(api, worker);
     await Promise.all([api.waitForLine(/api listening/), worker.waitForLine(/worker ready/)]);
 
-    const http = client(`http://127.0.0.1:${port}`);
+    const http = client(`http://127.0.0.1:${port}`, apiKey);
     const job = await http.submit('image.mandelbrot', { width: 64, height: 48 });
     const done = await http.get(job.id, 30);
     expect(done.state).toBe('completed');

@@ -3,7 +3,7 @@ import { serve } from '@hono/node-server';
 import { JobQueues } from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
-import { createApp } from '../../apps/api/src/app.ts';
+import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
 
 export interface TestApi {
   url: string;
@@ -18,17 +18,28 @@ export async function startApi(options: {
   prefix: string;
   registry: TaskRegistry;
   listen?: boolean;
+  /** API_KEYS; unset: open development mode (tenant `dev`). */
+  apiKeys?: AppDeps['apiKeys'];
+  /** Default: no rate limit. */
+  rateLimit?: AppDeps['rateLimit'];
+  maxJsonDepth?: number;
+  /** Default: no quota. */
+  maxOpenJobsPerTenant?: number;
 }): Promise<TestApi> {
   const jobs = JobQueues.create({
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     queueNames: options.registry.queues(),
+    maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
   });
   const app = createApp({
     jobs,
     registry: options.registry,
     logger: pino({ level: 'silent' }),
     maxBodyBytes: 64 * 1024,
+    apiKeys: options.apiKeys ?? null,
+    maxJsonDepth: options.maxJsonDepth ?? 32,
+    rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
   });
   if (options.listen === false) {
     return { url: '', jobs, app, close: () => jobs.close() };

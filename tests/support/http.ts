@@ -1,14 +1,15 @@
 import type { JobView } from '@offload/queue';
 
 /** Small HTTP helpers over a real socket, as a client of the API would talk. */
-export function client(baseUrl: string) {
+export function client(baseUrl: string, apiKey?: string) {
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${baseUrl}${path}`, {
       method,
-      ...(body !== undefined && {
-        body: JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-      }),
+      headers: {
+        ...(apiKey && { authorization: `Bearer ${apiKey}` }),
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(body !== undefined && { body: JSON.stringify(body) }),
     });
     return {
       status: res.status,

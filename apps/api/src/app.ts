@@ -1,43 +1,61 @@
-import type { JobQueues } from '@offload/queue';
-import { isRedisUnavailable, RedisMisconfiguredError } from '@offload/queue';
+import { createHash } from 'node:crypto';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import {
+  IdempotencyConflictError,
+  InvalidCursorError,
+  isRedisUnavailable,
+  type JobQueues,
+  QueueQuotaExceededError,
+  type RateLimit,
+  RedisMisconfiguredError,
+} from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
-import { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import { Scalar } from '@scalar/hono-api-reference';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { type ApiKey, apiKeyAuth, type Caller } from './auth.ts';
+import { streamJobEvents } from './job-events.ts';
+import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
 import { ApiError, problemResponse } from './problem.ts';
-import { fieldErrors, submitJobSchema, waitSchema } from './schemas.ts';
+import { rateLimit } from './rate-limit.ts';
+import {
+  cancelJobRoute,
+  getJobRoute,
+  healthRoute,
+  idempotencyKeyHeader,
+  jobEventsRoute,
+  listJobsRoute,
+  metricsRoute,
+  readyRoute,
+  submitJobRoute,
+  tasksRoute,
+} from './routes.ts';
+import { fieldErrors } from './schemas.ts';
 
 export interface AppDeps {
   jobs: JobQueues;
   registry: TaskRegistry;
   logger: Logger;
+  /** API_KEYS; null: open development mode, every job belongs to tenant `dev`. */
+  apiKeys: readonly ApiKey[] | null;
   /** Largest request body accepted, bytes. */
   maxBodyBytes: number;
+  /** Deepest nesting of objects and arrays in a request body. */
+  maxJsonDepth: number;
+  /** Requests per API key per window (limit 0: none). */
+  rateLimit: RateLimit;
 }
 
-/** Tenant of every job while API keys are not configured (open development mode). */
-export const DEV_TENANT = 'dev';
+export { DEV_TENANT } from './auth.ts';
 
-type Env = { Variables: { tenant: string; requestId: string } };
+type Env = { Variables: { caller: Caller; requestId: string } };
 
-const JSON_TYPE = /^application\/([a-z0-9.+-]+\+)?json\s*(;|$)/i;
-
-/** Reads the JSON body of a request, or throws the matching 415/400 problem. */
-async function readJson(request: Request): Promise<unknown> {
-  const type = request.headers.get('content-type') ?? '';
-  if (!JSON_TYPE.test(type)) {
-    throw new ApiError('unsupported_media_type', 'Send the body as application/json');
-  }
-  const text = await request.text();
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new ApiError('malformed_json', `The body is not valid JSON: ${(err as Error).message}`);
-  }
-}
+/** Seconds a client over its job quota should wait before trying again: jobs take seconds to finish. */
+const QUOTA_RETRY_AFTER_S = 5;
+/** Jobs per page of GET /v1/jobs when `limit` is not given. */
+const DEFAULT_PAGE_SIZE = 20;
 
 /**
  * The HTTP API. It validates, enqueues and reads; it never runs a task, so a
@@ -59,107 +77,118 @@ export function createApp(deps: AppDeps) {
     defaults: task.defaults,
   }));
 
-  const app = new Hono<Env>()
-    .use(requestId())
-    .use(metrics.observe)
-    .use(async (c, next) => {
-      c.set('tenant', DEV_TENANT);
-      await next();
-    })
-    .get('/healthz', (c) => c.json({ status: 'ok' }))
-    .get('/metrics', (c) => metrics.scrape(c))
-    .get('/readyz', async (c) => {
+  const app = new OpenAPIHono<Env>({
+    // Every request part that fails its schema becomes one 422 problem with field paths.
+    defaultHook: (result) => {
+      if (result.success) return;
+      if (result.target === 'json') {
+        // On failure the validator hands over the body as it came.
+        const body = (result as { data?: unknown }).data;
+        const task =
+          typeof body === 'object' && body !== null ? (body as { task?: unknown }).task : undefined;
+        throw jsonProblem(result.error, registry, knownTasks, task);
+      }
+      throw new ApiError('validation_failed', 'The request is invalid', fieldErrors(result.error));
+    },
+  });
+  app.use(requestId());
+  app.use(metrics.observe);
+  app.use('/v1/*', apiKeyAuth(deps.apiKeys));
+  app.use('/v1/*', rateLimit(jobs, deps.rateLimit));
+
+  const routes = app
+    .openapi(healthRoute, (c) => c.json({ status: 'ok' as const }, 200))
+    .openapi(metricsRoute, (c) => metrics.scrape(c))
+    .openapi(readyRoute, async (c) => {
       try {
         const { workers, redisProblem } = await jobs.readiness();
         // An evicting Redis could drop accepted jobs: not ready, and submits are refused.
         if (redisProblem) {
           return c.json(
-            { status: 'misconfigured', redis: 'unsafe', problem: redisProblem, workers },
+            {
+              status: 'misconfigured' as const,
+              redis: 'unsafe' as const,
+              problem: redisProblem,
+              workers,
+            },
             503,
           );
         }
-        return c.json({ status: 'ready', redis: 'up', workers });
+        return c.json({ status: 'ready' as const, redis: 'up' as const, workers }, 200);
       } catch (err) {
         if (!isRedisUnavailable(err)) throw err;
-        return c.json({ status: 'unavailable', redis: 'down', workers: null }, 503);
+        return c.json(
+          { status: 'unavailable' as const, redis: 'down' as const, workers: null },
+          503,
+        );
       }
     })
-    .get('/v1/tasks', (c) => c.json({ tasks: taskList }))
-    .post(
-      '/v1/jobs',
-      bodyLimit({
-        maxSize: deps.maxBodyBytes,
-        onError: () => {
-          throw new ApiError(
-            'payload_too_large',
-            `The body is larger than ${deps.maxBodyBytes} bytes`,
-          );
-        },
-      }),
+    .openapi(tasksRoute(), (c) => c.json({ tasks: taskList }, 200))
+    .openapi(
+      {
+        ...submitJobRoute(registry),
+        middleware: [jsonBody({ maxBytes: deps.maxBodyBytes, maxDepth: deps.maxJsonDepth })],
+      },
       async (c) => {
-        const body = submitJobSchema.safeParse(await readJson(c.req.raw));
-        if (!body.success) {
-          throw new ApiError(
-            'validation_failed',
-            'The job request is invalid',
-            fieldErrors(body.error),
-          );
-        }
-        const { task: name, input, options = {} } = body.data;
-        const task = registry.get(name);
-        if (!task) {
-          throw new ApiError(
-            'unknown_task',
-            `No task is named "${name}". Known tasks: ${knownTasks}`,
-            [{ path: 'task', message: 'unknown task' }],
-          );
-        }
-        const parsedInput = task.input.safeParse(input);
-        if (!parsedInput.success) {
-          throw new ApiError(
-            'validation_failed',
-            `The input does not fit task ${task.name}`,
-            fieldErrors(parsedInput.error, 'input'),
-          );
-        }
-        const view = await jobs.submitJob({
+        const body = c.req.valid('json');
+        const task = registry.get(body.task);
+        // The schema only admits registered tasks; this narrows the type.
+        if (!task) throw new ApiError('unknown_task', `No task is named "${body.task}"`);
+        const options = body.options ?? {};
+        const request = {
           task: task.name,
           queue: task.queue,
-          input: parsedInput.data,
-          tenant: c.get('tenant'),
+          input: body.input,
+          tenant: c.get('caller').tenant,
           timeoutMs: options.timeoutMs ?? task.defaults.timeoutMs,
           attempts: options.attempts ?? task.defaults.attempts,
           backoff: task.defaults.backoff,
           ...(options.priority !== undefined && { priority: options.priority }),
           ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
-        });
-        metrics.jobSubmitted(task.name);
+        };
+        const key = c.req.valid('header')[idempotencyKeyHeader];
+        const { view, created } = await submitOrQuota(() =>
+          key === undefined
+            ? jobs.submitJob(request).then((v) => ({ view: v, created: true }))
+            : // Validated bodies list their fields in schema order, so equal requests hash equally.
+              jobs.submitJobOnce(request, key, sha256(JSON.stringify(body))),
+        );
         c.header('Location', `/v1/jobs/${view.id}`);
+        if (!created) return c.json(view, 200);
+        metrics.jobSubmitted(task.name);
         return c.json(view, 202);
       },
     )
-    .get('/v1/jobs/:id', async (c) => {
-      const rawWait = c.req.query('wait');
-      let waitSeconds = 0;
-      if (rawWait !== undefined) {
-        const wait = waitSchema.safeParse(rawWait);
-        if (!wait.success) {
-          throw new ApiError(
-            'validation_failed',
-            'wait must be 0–60 seconds',
-            fieldErrors(wait.error, 'wait'),
-          );
-        }
-        waitSeconds = wait.data;
+    .openapi(listJobsRoute, async (c) => {
+      const { state, task, limit, cursor } = c.req.valid('query');
+      try {
+        const page = await jobs.listJobs(c.get('caller').tenant, {
+          limit: limit ?? DEFAULT_PAGE_SIZE,
+          ...(state && { state }),
+          ...(task && { task }),
+          ...(cursor && { cursor }),
+        });
+        return c.json(page, 200);
+      } catch (err) {
+        if (!(err instanceof InvalidCursorError)) throw err;
+        throw new ApiError('validation_failed', err.message, [
+          { path: 'cursor', message: err.message },
+        ]);
       }
-      const id = c.req.param('id');
-      const view = await jobs.waitForJobView(id, c.get('tenant'), waitSeconds * 1000);
-      if (!view) throw new ApiError('not_found', `No job has the id ${id}`);
-      return c.json(view);
     })
-    .delete('/v1/jobs/:id', async (c) => {
-      const id = c.req.param('id');
-      const cancel = await jobs.cancelJob(id, c.get('tenant'));
+    .openapi(getJobRoute, async (c) => {
+      const { id } = c.req.valid('param');
+      const { wait } = c.req.valid('query');
+      const view = await jobs.waitForJobView(id, c.get('caller').tenant, (wait ?? 0) * 1000);
+      if (!view) throw new ApiError('not_found', `No job has the id ${id}`);
+      return c.json(view, 200);
+    })
+    .openapi(jobEventsRoute, (c) =>
+      streamJobEvents(c, jobs, c.req.valid('param').id, c.get('caller').tenant),
+    )
+    .openapi(cancelJobRoute, async (c) => {
+      const { id } = c.req.valid('param');
+      const cancel = await jobs.cancelJob(id, c.get('caller').tenant);
       if (!cancel) throw new ApiError('not_found', `No job has the id ${id}`);
       if (cancel.outcome === 'finished') {
         throw new ApiError(
@@ -167,8 +196,25 @@ export function createApp(deps: AppDeps) {
           `Job ${id} is already ${cancel.view.state}; nothing to cancel`,
         );
       }
-      return c.json(cancel.view);
+      return c.json(cancel.view, 200);
     });
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'An API key from API_KEYS (not needed in open development mode)',
+  });
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Offload API',
+      version: '1.0.0',
+      description:
+        'Submit CPU-heavy jobs, follow them (poll, long-poll or server-sent events) and cancel them. Errors are RFC 9457 problem documents.',
+    },
+  });
+  // The page loads Scalar's script from its CDN in the reader's browser; the API serves only this HTML.
+  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Offload API' }));
 
   app.notFound(() => {
     throw new ApiError('not_found', 'No such route');
@@ -187,5 +233,50 @@ export function createApp(deps: AppDeps) {
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
     return problemResponse(c, new ApiError('internal', 'Something went wrong on our side'));
   });
-  return app;
+  return routes;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Turns the queue's refusals of a submit into problems. */
+async function submitOrQuota<T>(submit: () => Promise<T>): Promise<T> {
+  try {
+    return await submit();
+  } catch (err) {
+    if (err instanceof QueueQuotaExceededError) {
+      throw new ApiError(
+        'queue_quota_exceeded',
+        `Your tenant already has ${err.limit} unfinished jobs; wait for some to finish`,
+        undefined,
+        { 'retry-after': String(QUOTA_RETRY_AFTER_S) },
+      );
+    }
+    if (err instanceof IdempotencyConflictError) {
+      throw new ApiError('idempotency_conflict', err.message);
+    }
+    throw err;
+  }
+}
+
+/**
+ * The problem for a body that fails the job-request schema: a string `task`
+ * no task has is `unknown_task` (naming the known ones); anything else is
+ * `validation_failed` with field paths.
+ */
+function jsonProblem(
+  error: z.ZodError,
+  registry: TaskRegistry,
+  knownTasks: string,
+  task: unknown,
+): ApiError {
+  if (typeof task === 'string' && !registry.get(task)) {
+    return new ApiError('unknown_task', `No task is named "${task}". Known tasks: ${knownTasks}`, [
+      { path: 'task', message: 'unknown task' },
+    ]);
+  }
+  const detail =
+    typeof task === 'string' && error.issues.some((i) => i.path[0] === 'input')
+      ? `The input does not fit task ${task}`
+      : 'The job request is invalid';
+  return new ApiError('validation_failed', detail, fieldErrors(error));
 }

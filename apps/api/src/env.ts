@@ -1,14 +1,70 @@
 import { parseEnv, sharedEnvShape } from '@offload/queue';
 import { z } from 'zod';
+import type { ApiKey } from './auth.ts';
 
-const schema = z.object({
-  ...sharedEnvShape,
-  /** Interface the API listens on. */
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
-  /** Largest request body accepted, bytes; larger answers 413. */
-  API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
-});
+const TENANT = /^[A-Za-z0-9._-]{1,64}$/;
+/** Shortest API key accepted, characters: shorter keys can be guessed. */
+const MIN_KEY_LENGTH = 16;
+
+/** API_KEYS: `tenant:key,tenant:key`. A tenant may hold several keys (to rotate them). */
+const apiKeys = z
+  .string()
+  .transform((text, ctx): ApiKey[] => {
+    const keys: ApiKey[] = [];
+    for (const entry of text.split(',').map((e) => e.trim())) {
+      if (!entry) continue;
+      const colon = entry.indexOf(':');
+      const tenant = entry.slice(0, colon);
+      const key = entry.slice(colon + 1);
+      if (colon < 0 || !TENANT.test(tenant)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'each entry is tenant:key, the tenant 1–64 of A-Z a-z 0-9 . _ -',
+        });
+      } else if (key.length < MIN_KEY_LENGTH || /[\s,]/.test(key)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `the key of tenant ${tenant} must be at least ${MIN_KEY_LENGTH} characters, without spaces or commas`,
+        });
+      } else {
+        keys.push({ tenant, key });
+      }
+    }
+    if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'names no key' });
+    const seen = new Set(keys.map((k) => k.key));
+    if (seen.size !== keys.length) ctx.addIssue({ code: 'custom', message: 'a key appears twice' });
+    return keys;
+  })
+  .optional();
+
+const schema = z
+  .object({
+    ...sharedEnvShape,
+    /** Interface the API listens on. */
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
+    /** Largest request body accepted, bytes; larger answers 413. */
+    API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+    /** Deepest nesting of objects and arrays in a request body; deeper answers 400 json_too_deep. */
+    API_MAX_JSON_DEPTH: z.coerce.number().int().min(2).max(1000).default(32),
+    /** `tenant:key,…`. Unset: open development mode (tenant `dev`), refused in production. */
+    API_KEYS: z.preprocess((value) => (value === '' ? undefined : value), apiKeys),
+    /** Requests per API key per window; more answer 429 rate_limited. 0 turns the limit off. */
+    API_RATE_LIMIT: z.coerce.number().int().min(0).default(1200),
+    /** Length of a rate-limit window, ms. */
+    API_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
+    /** Most unfinished (queued, delayed, running) jobs per tenant; more answer 429 queue_quota_exceeded. 0: no limit. */
+    API_MAX_QUEUED_PER_TENANT: z.coerce.number().int().min(0).default(10_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && !env.API_KEYS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['API_KEYS'],
+        message: 'required when NODE_ENV=production (open development mode is refused there)',
+      });
+    }
+  });
 
 export type ApiEnv = z.infer<typeof schema>;
 

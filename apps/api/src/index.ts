@@ -11,10 +11,24 @@ const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
   queueNames: registry.queues(),
+  maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
   onRedisProblem: (problem) =>
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });
-const app = createApp({ jobs, registry, logger, maxBodyBytes: env.API_MAX_BODY_BYTES });
+const app = createApp({
+  jobs,
+  registry,
+  logger,
+  apiKeys: env.API_KEYS ?? null,
+  maxBodyBytes: env.API_MAX_BODY_BYTES,
+  maxJsonDepth: env.API_MAX_JSON_DEPTH,
+  rateLimit: { limit: env.API_RATE_LIMIT, windowMs: env.API_RATE_WINDOW_MS },
+});
+if (!env.API_KEYS) {
+  logger.warn(
+    'API_KEYS is unset: open development mode, every request is served without a key as tenant "dev". Set API_KEYS=tenant:key,… before exposing this API.',
+  );
+}
 
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
   logger.info({ url: `http://${env.HOST}:${info.port}` }, 'api listening');

@@ -170,7 +170,7 @@ describe('POST /v1/jobs — errors', () => {
       'validation_failed',
     );
     expect(options.errors.map((e: { path: string }) => e.path)).toEqual(
-      expect.arrayContaining(['options.timeoutMs', 'options']),
+      expect.arrayContaining(['options.timeoutMs', 'options.retries']),
     );
   });
 

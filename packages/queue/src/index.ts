@@ -22,12 +22,16 @@ export {
   recordAttempt,
 } from './history.ts';
 export {
+  IDEMPOTENCY_TTL_MS,
+  IdempotencyConflictError,
+} from './idempotency.ts';
+export {
   type CancelOutcome,
   JobQueues,
   type JobQueuesConfig,
   type SubmitRequest,
 } from './job-queues.ts';
-export type { JobData, JobState, JobView } from './job-view.ts';
+export { JOB_STATES, type JobData, type JobState, type JobView } from './job-view.ts';
 export { type OffloadKeys, offloadKeys } from './keys.ts';
 export { LOG_REDACT } from './log-redact.ts';
 export {
@@ -37,4 +41,11 @@ export {
   type RunningJob,
   startQueueWorker,
 } from './queue-worker.ts';
+export type { RateLimit, RateLimitDecision } from './rate-limit.ts';
 export { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
+export {
+  InvalidCursorError,
+  type JobPage,
+  type ListQuery,
+  QueueQuotaExceededError,
+} from './tenant-jobs.ts';

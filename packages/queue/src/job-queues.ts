@@ -5,9 +5,13 @@ import { createRedis, guardRedis } from './connection.ts';
 import { FinishWatcher } from './finish-watcher.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
+import { submitIdempotently } from './idempotency.ts';
 import { defaultJobOptions, isWellFormedJobId, newJobId, RETENTION } from './job-options.ts';
 import { isFinal, type JobData, type JobView, publicState, toJobView } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
+import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
+import { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
+import { type JobPage, type ListQuery, TenantJobs } from './tenant-jobs.ts';
 
 export interface JobQueuesConfig {
   redisUrl: string;
@@ -15,6 +19,10 @@ export interface JobQueuesConfig {
   prefix: string;
   /** Every queue some task goes to. */
   queueNames: readonly string[];
+  /** Most unfinished jobs one tenant may have; more throw QueueQuotaExceededError. 0 or unset: no limit. */
+  maxOpenJobsPerTenant?: number;
+  /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
+  onRedisProblem?: (problem: string) => void;
 }
 
 export interface SubmitRequest {
@@ -52,6 +60,9 @@ export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues: Map<string, Queue<JobData>>;
   private readonly watcher: FinishWatcher;
+  private readonly tenantJobs: TenantJobs;
+  /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
+  private redisProblem: string | null = null;
 
   private constructor(
     private readonly redis: Redis,
@@ -66,6 +77,16 @@ export class JobQueues {
     );
     for (const queue of this.queues.values()) queue.on('error', () => {});
     this.watcher = new FinishWatcher(config.queueNames, config.redisUrl, config.prefix);
+    this.tenantJobs = new TenantJobs(redis, this.keys, {
+      maxOpenJobs: config.maxOpenJobsPerTenant ?? 0,
+      viewOf: (id, tenant) => this.getJobView(id, tenant),
+    });
+    redis.on('ready', () => {
+      this.readiness().then(
+        ({ redisProblem }) => redisProblem && config.onRedisProblem?.(redisProblem),
+        () => {},
+      );
+    });
   }
 
   /** Connects lazily: the API starts, and answers 503, while Redis is still down. */
@@ -73,25 +94,79 @@ export class JobQueues {
     return new JobQueues(createRedis(config.redisUrl, 'api'), config);
   }
 
-  async submitJob(request: SubmitRequest): Promise<JobView> {
+  /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
+  async submitJob(request: SubmitRequest, jobId = newJobId()): Promise<JobView> {
     const queue = this.queues.get(request.queue);
     if (!queue) throw new Error(`No queue named "${request.queue}" is configured`);
+    if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const data: JobData = {
       task: request.task,
       input: request.input,
       tenant: request.tenant,
       timeoutMs: request.timeoutMs,
     };
-    const job = await guardRedis(this.redis, () =>
-      queue.add(request.task, data, {
-        jobId: newJobId(),
-        attempts: request.attempts,
-        backoff: request.backoff,
-        ...(request.priority !== undefined && { priority: request.priority }),
-        ...(request.delayMs ? { delay: request.delayMs } : {}),
-      }),
-    );
+    const job = await guardRedis(this.redis, async () => {
+      await this.tenantJobs.reserve(request.tenant, jobId);
+      try {
+        return await queue.add(request.task, data, {
+          jobId,
+          attempts: request.attempts,
+          backoff: request.backoff,
+          ...(request.priority !== undefined && { priority: request.priority }),
+          ...(request.delayMs ? { delay: request.delayMs } : {}),
+        });
+      } catch (err) {
+        await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
+        throw err;
+      }
+    });
     return toJobView(job, request.delayMs ? 'delayed' : 'queued');
+  }
+
+  /**
+   * submitJob under an Idempotency-Key (see idempotency.ts): `created` is false
+   * when an earlier request with the same key and `requestHash` made the job.
+   */
+  async submitJobOnce(
+    request: SubmitRequest,
+    key: string,
+    requestHash: string,
+  ): Promise<{ view: JobView; created: boolean }> {
+    const { tenant } = request;
+    // Longer than one command: a repeated request may wait up to 2 s for the first one's job.
+    return guardRedis(
+      this.redis,
+      () =>
+        submitIdempotently({
+          redis: this.redis,
+          keys: this.keys,
+          tenant,
+          key,
+          requestHash,
+          create: (jobId) => this.submitJob(request, jobId),
+          viewOf: (jobId) => this.getJobView(jobId, tenant),
+        }),
+      5000,
+    );
+  }
+
+  /** The tenant's jobs, newest first; throws InvalidCursorError for a cursor it did not issue. */
+  async listJobs(tenant: string, query: ListQuery): Promise<JobPage> {
+    return guardRedis(this.redis, () => this.tenantJobs.list(tenant, query));
+  }
+
+  /** Counts one request of `identity` (an API key) against `limit`, shared by every API process. */
+  async takeRateLimit(identity: string, limit: RateLimit): Promise<RateLimitDecision> {
+    return guardRedis(this.redis, () => takeRateLimit(this.redis, this.keys, identity, limit));
+  }
+
+  /**
+   * Calls `onChange` whenever the job may have changed (progress, started,
+   * finished, removed) until the returned function is called. One event reader
+   * per queue serves every watcher of the process.
+   */
+  watchJob(id: string, onChange: () => void): () => void {
+    return this.watcher.watch(id, onChange);
   }
 
   /** The job's view, or null when no job of this tenant has that id. */
@@ -166,8 +241,19 @@ export class JobQueues {
     });
   }
 
-  async countLiveWorkers(): Promise<number> {
-    return guardRedis(this.redis, () => countLiveWorkers(this.redis, this.keys));
+  /**
+   * How many workers are alive, and why Redis is unsafe for jobs (null when it
+   * is safe). Throws RedisUnavailableError when Redis does not answer.
+   */
+  async readiness(): Promise<{ workers: number; redisProblem: string | null }> {
+    return guardRedis(this.redis, async () => {
+      const [workers, redisProblem] = await Promise.all([
+        countLiveWorkers(this.redis, this.keys),
+        evictionProblem(this.redis),
+      ]);
+      this.redisProblem = redisProblem;
+      return { workers, redisProblem };
+    });
   }
 
   /** Heartbeats of the live workers. */
