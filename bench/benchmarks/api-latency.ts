@@ -17,8 +17,6 @@ const RATE = 450;
 /** Measured part of each window, ms, after WARMUP_MS that is dropped. */
 const WINDOW_MS = 8000;
 const WARMUP_MS = 1000;
-/** The worker's CPU priority (WORKER_NICE default): the busy loops of baseline (b) run at it too. */
-const WORKER_NICE = 10;
 /** Size of one heavy request to the naive app, ms of cpu.burn; two are always in flight. */
 const NAIVE_HEAVY_MS = 100;
 const TARGET_VS_LOOPS = 1.0;

@@ -1,7 +1,7 @@
 import { JobQueues } from '@offload/queue';
 import { registry } from '@offload/tasks';
 import { Queue } from 'bullmq';
-import { alternate, type Benchmark } from '../lib/benchmark.ts';
+import { alternate, type Benchmark, rawWorkerEnv } from '../lib/benchmark.ts';
 import { until } from '../lib/http-client.ts';
 import { submit } from '../lib/jobs.ts';
 import type { Figure } from '../lib/report.ts';
@@ -103,12 +103,7 @@ export const e2eThroughput: Benchmark = {
         const worker = await stack.startWorker({ prefix, concurrency });
         const rawWorker = await stack.startFixture(
           'bench/fixtures/raw-bullmq-worker.ts',
-          {
-            QUEUE_PREFIX: rawPrefix,
-            QUEUE_NAME: 'default',
-            CONCURRENCY: String(concurrency),
-            MODE: 'burn',
-          },
+          rawWorkerEnv(rawPrefix, concurrency, 'burn'),
           /raw worker ready/,
         );
         const rounds: { offload: Batch; raw: Batch; producer: Batch }[] = [];

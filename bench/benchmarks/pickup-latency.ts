@@ -1,5 +1,5 @@
 import { Queue, QueueEvents } from 'bullmq';
-import { alternate, type Benchmark } from '../lib/benchmark.ts';
+import { alternate, type Benchmark, rawWorkerEnv } from '../lib/benchmark.ts';
 import { finished, submit } from '../lib/jobs.ts';
 import type { Figure } from '../lib/report.ts';
 import { median, quantile, sleep, wallClockMs } from '../lib/stats.ts';
@@ -34,7 +34,7 @@ export const pickupLatency: Benchmark = {
     const worker = await stack.startWorker({ prefix, concurrency: cores, flavour: 'bench-tasks' });
     const rawWorker = await stack.startFixture(
       'bench/fixtures/raw-bullmq-worker.ts',
-      { QUEUE_PREFIX: rawPrefix, QUEUE_NAME: 'default', CONCURRENCY: String(cores), MODE: 'stamp' },
+      rawWorkerEnv(rawPrefix, cores, 'stamp'),
       /raw worker ready/,
     );
     const connection = stack.redis.duplicate();

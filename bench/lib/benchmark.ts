@@ -1,3 +1,4 @@
+import { loadWorkerEnv } from '../../apps/worker/src/env.ts';
 import type { BenchmarkResult } from './report.ts';
 import type { BenchStack } from './stack.ts';
 
@@ -26,4 +27,22 @@ export async function alternate(round: number, a: () => Promise<void>, b: () => 
     await b();
     await a();
   }
+}
+
+/**
+ * CPU priority of Offload's worker processes (WORKER_NICE's default). The
+ * raw-BullMQ worker and the busy loops of the baselines run at it too, so a
+ * comparison measures the machinery, not the scheduler's favour.
+ */
+export const WORKER_NICE = loadWorkerEnv({ NODE_ENV: 'production' }).WORKER_NICE;
+
+/** Environment of the raw-BullMQ baseline worker (bench/fixtures/raw-bullmq-worker.ts). */
+export function rawWorkerEnv(prefix: string, concurrency: number, mode: 'burn' | 'stamp') {
+  return {
+    QUEUE_PREFIX: prefix,
+    QUEUE_NAME: 'default',
+    CONCURRENCY: String(concurrency),
+    MODE: mode,
+    NICE: String(WORKER_NICE),
+  };
 }
