@@ -1,5 +1,5 @@
 import type { JobView } from '@offload/queue';
-import type { BenchContext, Benchmark } from '../lib/benchmark.ts';
+import { type BenchContext, type Benchmark, WORKER_NICE } from '../lib/benchmark.ts';
 import {
   HttpClient,
   type LoadRequest,
