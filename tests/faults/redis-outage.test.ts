@@ -3,7 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { type KillableRedis, startKillableRedis } from '../support/private-redis.ts';
-import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
+import {
+  type RunningProcess,
+  startNodeProcess,
+  startWorkerProcess,
+  testPrefix,
+} from '../support/processes.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
@@ -173,5 +178,48 @@ describe('a Redis that stops answering', () => {
     // Once the pause ends the same API answers normally again.
     await sleep(1500);
     expect((await http.call('GET', `/v1/jobs/${job.id}`)).status).toBe(200);
+  });
+});
+
+describe('a Redis that may evict keys', () => {
+  it('refuses to run on it: the worker will not start, the API is not ready and refuses submits', async () => {
+    const redis = await killable();
+    await redis.admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    const prefix = testPrefix();
+    const worker = startNodeProcess('tests/support/test-worker.ts', {
+      REDIS_URL: redis.url,
+      OFFLOAD_PREFIX: prefix,
+      WORKER_CONCURRENCY: '1',
+    });
+    cleanups.push(() => worker.stop('SIGKILL'));
+    expect(await worker.exited).toBe(1);
+    expect(worker.output()).toMatch(/maxmemory-policy is \\"allkeys-lru\\".*noeviction/);
+
+    const { http } = await stack(redis, { worker: false });
+    const ready = await http.call('GET', '/readyz');
+    expect(ready.status).toBe(503);
+    expect(ready.body).toMatchObject({
+      status: 'misconfigured',
+      problem: expect.stringContaining('allkeys-lru'),
+    });
+    const submit = await http.call('POST', '/v1/jobs', {
+      task: 'test.echo',
+      input: { value: 'x' },
+    });
+    expect(submit.status).toBe(503);
+    expect(submit.body.code).toBe('redis_misconfigured');
+
+    // Fixed while the API runs: the next readiness check notices, and jobs flow again.
+    await redis.admin.config('SET', 'maxmemory-policy', 'noeviction');
+    expect((await http.call('GET', '/readyz')).status).toBe(200);
+    const w2 = await startWorkerProcess({
+      redisUrl: redis.url,
+      prefix,
+      concurrency: 1,
+      testTasks: true,
+    });
+    cleanups.push(() => w2.stop('SIGKILL'));
+    const job = await http.submit('test.echo', { value: 'safe now' });
+    expect((await http.get(job.id, 10)).state).toBe('completed');
   });
 });

@@ -92,6 +92,8 @@ export interface WorkerProcessEnv {
   graceMs?: number;
   /** Serve the misbehaving test tasks as well as the built-ins. */
   testTasks?: boolean;
+  /** More environment, e.g. WORKER_EXECUTOR_MEMORY_MB. */
+  env?: Record<string, string>;
 }
 
 /** Starts a real worker process and waits until it takes jobs. */
@@ -104,6 +106,7 @@ export async function startWorkerProcess(options: WorkerProcessEnv): Promise<Run
     WORKER_SHUTDOWN_GRACE_MS: String(options.graceMs ?? 5000),
     LOG_LEVEL: 'info',
     ...(options.queues && { WORKER_QUEUES: options.queues }),
+    ...options.env,
   });
   await worker.waitForLine(/worker ready/);
   return worker;

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { builtInTasks, createRegistry, defineTask } from '@offload/tasks';
 import { z } from 'zod';
 
@@ -102,6 +103,20 @@ export const testTasks = [
           throw new Error('thrown from a timer');
         }, 10);
       }),
+  }),
+  defineTask({
+    name: 'test.mark',
+    description: 'Appends `token` to `file` when it starts, then burns the CPU for `ms`.',
+    queue: 'default',
+    input: z.strictObject({ file: z.string(), token: z.string(), ms: z.number().int().min(0) }),
+    output: z.object({ token: z.string() }),
+    defaults: { ...defaults, timeoutMs: 120_000 },
+    run: (input) => {
+      appendFileSync(input.file, `${input.token}\n`);
+      const end = Date.now() + input.ms;
+      while (Date.now() < end) {}
+      return { token: input.token };
+    },
   }),
   defineTask({
     name: 'test.heap',

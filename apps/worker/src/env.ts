@@ -20,6 +20,11 @@ const schema = z.object({
   WORKER_SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(30_000),
   /** CPU priority of the worker process (0 normal … 19 lowest), so an API on the same machine stays responsive. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  /**
+   * Heap cap of each executor thread, MB: a task that allocates past it fails with
+   * `out_of_memory` and only its thread is replaced, never the worker process.
+   */
+  WORKER_EXECUTOR_MEMORY_MB: z.coerce.number().int().min(16).default(2048),
   /** Port of this process' GET /metrics; unset: the first free port from 9464, so the nth worker on a machine usually has 9464 + n - 1. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Interface /metrics listens on; 0.0.0.0 lets a Prometheus on another machine or container scrape it. */

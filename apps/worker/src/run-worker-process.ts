@@ -51,6 +51,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   }
   const pool = await ExecutorPool.start({
     size: env.WORKER_CONCURRENCY,
+    memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB,
     ...(options.tasksModule && { tasksModule: options.tasksModule }),
   });
   const metrics = createWorkerMetrics({ executors: pool.size });
