@@ -51,6 +51,8 @@ export async function streamJobEvents(
     try {
       let last = snapshot;
       await send('state', last);
+      // A job finished before the stream opened still gets its final event: clients wait for it.
+      if (FINAL.has(last.state)) await send(last.state, last);
       while (!FINAL.has(last.state) && !stream.aborted) {
         if (!changed) {
           const quiet = await new Promise<boolean>((resolve) => {

@@ -1,1 +1,17 @@
-export {};
+export { type ClientOptions, OffloadClient } from './client.ts';
+export { OfflineError, ProblemError } from './errors.ts';
+export type {
+  BuiltInTasks,
+  Job,
+  JobEvent,
+  JobPage,
+  JobState,
+  ListOptions,
+  Problem,
+  SubmitOptions,
+  TaskCatalog,
+  TaskInfo,
+  TaskInput,
+  TaskName,
+  TaskOutput,
+} from './types.ts';

@@ -1,0 +1,240 @@
+import { parseArgs } from 'node:util';
+import { OffloadClient } from './client.ts';
+import { OfflineError, ProblemError } from './errors.ts';
+import type { Job, JobState, SubmitOptions, TaskName } from './types.ts';
+
+const USAGE = `Usage: offload <command> [options]
+
+Commands:
+  tasks                          the tasks the server runs
+  submit <task> <input-json>     queue a job (--wait to follow it to the end)
+  status <id>                    a job as it is now
+  wait <id>                      follow a job until it finishes
+  cancel <id>                    cancel a job
+  list                           your jobs, newest first
+
+Options:
+  --wait                 (submit) follow the job until it finishes
+  --json                 plain JSON lines, also when stdout is a terminal
+  --timeout <s>          (wait, submit --wait) give up after this many seconds
+  --priority <n>  --delay-ms <ms>  --attempts <n>  --timeout-ms <ms>  --idempotency-key <key>
+  --state <state>  --task <name>  --limit <n>  --cursor <c>     (list)
+
+Environment: OFFLOAD_URL (default http://127.0.0.1:3000), OFFLOAD_API_KEY.
+Exit status: 0 done (a followed job completed), 1 the job failed or was canceled
+or the API refused, 2 bad usage, 3 the API could not be reached.`;
+
+class UsageError extends Error {}
+
+const { values: flags, positionals } = (() => {
+  try {
+    return parseArgs({
+      allowPositionals: true,
+      options: {
+        wait: { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+        timeout: { type: 'string' },
+        priority: { type: 'string' },
+        'delay-ms': { type: 'string' },
+        attempts: { type: 'string' },
+        'timeout-ms': { type: 'string' },
+        'idempotency-key': { type: 'string' },
+        state: { type: 'string' },
+        task: { type: 'string' },
+        limit: { type: 'string' },
+        cursor: { type: 'string' },
+      },
+    });
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+})();
+
+/** Pretty output with a live progress bar on a terminal; JSON lines otherwise. */
+const pretty = process.stdout.isTTY === true && !flags.json;
+const client = new OffloadClient({
+  baseUrl: process.env.OFFLOAD_URL || 'http://127.0.0.1:3000',
+  ...(process.env.OFFLOAD_API_KEY && { apiKey: process.env.OFFLOAD_API_KEY }),
+});
+
+function number(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed)) throw new UsageError(`--${name} must be a number`);
+  return parsed;
+}
+
+function jsonLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
+}
+
+/** Long strings (a PNG in base64) shortened for a terminal; JSON output keeps them whole. */
+function forTerminal(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, v) =>
+      typeof v === 'string' && v.length > 120 ? `${v.slice(0, 60)}… (${v.length} characters)` : v,
+    2,
+  );
+}
+
+function printJob(job: Job): void {
+  if (!pretty) {
+    jsonLine(job);
+    return;
+  }
+  const lines = [`${job.id}  ${job.task}  ${job.state}  ${job.progress}%`];
+  if (job.result !== null) lines.push(`result: ${forTerminal(job.result)}`);
+  if (job.error) lines.push(`error: ${job.error.code}: ${job.error.message}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+const BAR_WIDTH = 30;
+/** One line, redrawn in place: bar, percent, state, seconds since following began. */
+function progressLine(job: Job, startedAt: number): string {
+  const filled = Math.round((job.progress / 100) * BAR_WIDTH);
+  const bar = `${'█'.repeat(filled)}${'░'.repeat(BAR_WIDTH - filled)}`;
+  const elapsed = ((Date.now() - startedAt) / 1000).toFixed(1);
+  return `\r\x1b[2K${bar} ${String(Math.round(job.progress)).padStart(3)}%  ${job.state.padEnd(9)} ${elapsed} s`;
+}
+
+const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'canceled']);
+
+/** Follows a job to its end over the event stream; the exit status says how it ended. */
+async function follow(id: string, timeoutS: number | undefined): Promise<number> {
+  const startedAt = Date.now();
+  const controller = new AbortController();
+  const timer =
+    timeoutS === undefined ? undefined : setTimeout(() => controller.abort(), timeoutS * 1000);
+  let last: Job | undefined;
+  const ticker = pretty
+    ? setInterval(() => last && process.stdout.write(progressLine(last, startedAt)), 100)
+    : undefined;
+  try {
+    for await (const event of client.events(id, { signal: controller.signal })) {
+      last = event.job;
+      if (pretty) process.stdout.write(progressLine(event.job, startedAt));
+      else jsonLine({ event: event.type, job: event.job });
+    }
+  } catch (err) {
+    if (!controller.signal.aborted) throw err;
+  } finally {
+    clearInterval(ticker);
+    clearTimeout(timer);
+  }
+  if (pretty) process.stdout.write('\n');
+  if (!last || !FINAL.has(last.state)) {
+    process.stderr.write(`job ${id} is still ${last?.state ?? 'unknown'} after ${timeoutS} s\n`);
+    return 1;
+  }
+  if (pretty) printJob(last);
+  return last.state === 'completed' ? 0 : 1;
+}
+
+async function run(): Promise<number> {
+  const [command, ...args] = positionals;
+  if (flags.help || !command) {
+    process.stdout.write(`${USAGE}\n`);
+    return command || flags.help ? 0 : 2;
+  }
+  const arg = (index: number, name: string) => {
+    const value = args[index];
+    if (value === undefined) throw new UsageError(`${command} needs <${name}>`);
+    return value;
+  };
+  const timeoutS = number('timeout', flags.timeout);
+
+  switch (command) {
+    case 'tasks': {
+      const tasks = await client.tasks();
+      for (const task of tasks) {
+        if (pretty) process.stdout.write(`${task.name.padEnd(20)} ${task.description}\n`);
+        else jsonLine(task);
+      }
+      return 0;
+    }
+    case 'submit': {
+      const task = arg(0, 'task');
+      let input: unknown;
+      try {
+        input = JSON.parse(arg(1, 'input-json'));
+      } catch (err) {
+        if (err instanceof UsageError) throw err;
+        throw new UsageError(`<input-json> is not JSON: ${(err as Error).message}`);
+      }
+      const options: SubmitOptions = {};
+      const set = <K extends keyof SubmitOptions>(key: K, value: SubmitOptions[K] | undefined) => {
+        if (value !== undefined) options[key] = value;
+      };
+      set('priority', number('priority', flags.priority));
+      set('delayMs', number('delay-ms', flags['delay-ms']));
+      set('attempts', number('attempts', flags.attempts));
+      set('timeoutMs', number('timeout-ms', flags['timeout-ms']));
+      set('idempotencyKey', flags['idempotency-key']);
+      // The server validates the input against the task's schema; a wrong one answers 422.
+      const job = await client.submit(task as TaskName<never>, input as never, options);
+      if (!flags.wait) {
+        printJob(job);
+        return 0;
+      }
+      if (!pretty) jsonLine({ event: 'submitted', job });
+      else process.stdout.write(`${job.id}  ${job.task}\n`);
+      return follow(job.id, timeoutS);
+    }
+    case 'status':
+      printJob(await client.get(arg(0, 'id')));
+      return 0;
+    case 'wait':
+      return follow(arg(0, 'id'), timeoutS);
+    case 'cancel':
+      printJob(await client.cancel(arg(0, 'id')));
+      return 0;
+    case 'list': {
+      const limit = number('limit', flags.limit);
+      const page = await client.list({
+        ...(flags.state && { state: flags.state as JobState }),
+        ...(flags.task && { task: flags.task }),
+        ...(limit !== undefined && { limit }),
+        ...(flags.cursor && { cursor: flags.cursor }),
+      });
+      if (!pretty) {
+        for (const job of page.jobs) jsonLine(job);
+        if (page.nextCursor) jsonLine({ nextCursor: page.nextCursor });
+        return 0;
+      }
+      for (const job of page.jobs) {
+        process.stdout.write(
+          `${job.id}  ${job.task.padEnd(18)} ${job.state.padEnd(9)} ${String(job.progress).padStart(3)}%  ${job.createdAt}\n`,
+        );
+      }
+      if (page.nextCursor) process.stdout.write(`more: offload list --cursor ${page.nextCursor}\n`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`Unknown command "${command}"`);
+  }
+}
+
+try {
+  process.exitCode = await run();
+} catch (err) {
+  if (err instanceof UsageError) {
+    process.stderr.write(`${err.message}\n\n${USAGE}\n`);
+    process.exitCode = 2;
+  } else if (err instanceof ProblemError) {
+    if (pretty) {
+      const fields = (err.problem.errors ?? []).map((e) => `\n  ${e.path}: ${e.message}`).join('');
+      process.stderr.write(`error: ${err.message}${fields}\n`);
+    } else {
+      process.stderr.write(`${JSON.stringify(err.problem)}\n`);
+    }
+    process.exitCode = 1;
+  } else if (err instanceof OfflineError) {
+    process.stderr.write(`error: ${err.message}\n`);
+    process.exitCode = 3;
+  } else {
+    throw err;
+  }
+}

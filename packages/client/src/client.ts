@@ -1,0 +1,211 @@
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import { OfflineError, ProblemError } from './errors.ts';
+import type {
+  BuiltInTasks,
+  Job,
+  JobEvent,
+  JobPage,
+  ListOptions,
+  Problem,
+  SubmitOptions,
+  TaskCatalog,
+  TaskInfo,
+  TaskInput,
+  TaskName,
+  TaskOutput,
+} from './types.ts';
+
+export interface ClientOptions {
+  /** Where the API listens. Default http://127.0.0.1:3000. */
+  baseUrl?: string;
+  /** Sent as `Authorization: Bearer <key>`; not needed in open development mode. */
+  apiKey?: string;
+  /** Another fetch (a proxy agent, a test double of the network stack). */
+  fetch?: typeof fetch;
+}
+
+/** Longest single long-poll the API holds, s. */
+const MAX_WAIT_S = 60;
+const FINAL = new Set(['completed', 'failed', 'canceled']);
+/** Reconnects of an event stream that dropped before its final event. */
+const MAX_RECONNECTS = 5;
+
+type JobRef<O> = string | Job<O>;
+const idOf = <O>(job: JobRef<O>) => (typeof job === 'string' ? job : job.id);
+
+/**
+ * A typed client of the Offload API, over HTTP only. `C` is the task catalog
+ * the server runs (the built-in tasks by default): it types `submit`'s input
+ * and the `result` of the jobs it returns.
+ *
+ * ```ts
+ * const offload = new OffloadClient({ apiKey: process.env.OFFLOAD_API_KEY });
+ * const job = await offload.submit('primes.count', { below: 1_000_000 });
+ * const done = await offload.wait(job);
+ * done.result?.count; // number
+ * ```
+ */
+export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
+  readonly baseUrl: string;
+  private readonly apiKey: string | undefined;
+  private readonly fetch: typeof fetch;
+
+  constructor(options: ClientOptions = {}) {
+    this.baseUrl = (options.baseUrl ?? 'http://127.0.0.1:3000').replace(/\/+$/, '');
+    this.apiKey = options.apiKey;
+    this.fetch = options.fetch ?? fetch;
+  }
+
+  /** Queues a job: answered at once with its view (state `queued` or `delayed`). */
+  async submit<N extends TaskName<C>>(
+    task: N,
+    input: TaskInput<C, N>,
+    options: SubmitOptions = {},
+  ): Promise<Job<TaskOutput<C, N>>> {
+    const { idempotencyKey, ...jobOptions } = options;
+    const body = {
+      task,
+      input,
+      ...(Object.keys(jobOptions).length > 0 && { options: jobOptions }),
+    };
+    return this.json('POST', '/v1/jobs', {
+      body,
+      headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+    });
+  }
+
+  /** The job as it is now. */
+  async get<O = unknown>(job: JobRef<O>): Promise<Job<O>> {
+    return this.json('GET', `/v1/jobs/${encodeURIComponent(idOf(job))}`);
+  }
+
+  /**
+   * The job once it is finished, or as it stands after `timeoutMs` (default:
+   * no limit). Long-polls, 60 s per request at most, so nothing polls in between.
+   */
+  async wait<O = unknown>(job: JobRef<O>, options: { timeoutMs?: number } = {}): Promise<Job<O>> {
+    const id = encodeURIComponent(idOf(job));
+    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    for (;;) {
+      const seconds = Math.max(0, Math.min(MAX_WAIT_S, (deadline - Date.now()) / 1000));
+      const view = await this.json<Job<O>>('GET', `/v1/jobs/${id}?wait=${seconds.toFixed(3)}`);
+      if (FINAL.has(view.state) || Date.now() >= deadline) return view;
+    }
+  }
+
+  /** Cancels the job; answers its view, state `canceled`. A finished job throws ProblemError 409. */
+  async cancel<O = unknown>(job: JobRef<O>): Promise<Job<O>> {
+    return this.json('DELETE', `/v1/jobs/${encodeURIComponent(idOf(job))}`);
+  }
+
+  /** A page of the caller's jobs, newest first; pass `nextCursor` back as `cursor` for the next one. */
+  async list(options: ListOptions = {}): Promise<JobPage> {
+    const query = new URLSearchParams();
+    for (const [name, value] of Object.entries(options)) {
+      if (value !== undefined) query.set(name, String(value));
+    }
+    const search = query.size > 0 ? `?${query}` : '';
+    return this.json('GET', `/v1/jobs${search}`);
+  }
+
+  /** Every task the server runs, with the JSON Schema of its input and output. */
+  async tasks(): Promise<TaskInfo[]> {
+    return (await this.json<{ tasks: TaskInfo[] }>('GET', '/v1/tasks')).tasks;
+  }
+
+  /**
+   * The job's events as they happen: first a `state` snapshot, then `state`
+   * and `progress` changes, then `completed`, `failed` or `canceled`, where
+   * the iteration ends. A dropped connection is reopened (it starts again
+   * with a snapshot). Stop early with `break` or `signal`.
+   */
+  async *events<O = unknown>(
+    job: JobRef<O>,
+    options: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<JobEvent<O>> {
+    const path = `/v1/jobs/${encodeURIComponent(idOf(job))}/events`;
+    for (let reconnects = 0; ; reconnects++) {
+      const res = await this.send('GET', path, {
+        headers: { accept: 'text/event-stream' },
+        ...(options.signal && { signal: options.signal }),
+      });
+      if (!res.body) throw new OfflineError('The event stream had no body');
+      const stream = res.body
+        .pipeThrough(new TextDecoderStream())
+        .pipeThrough(new EventSourceParserStream());
+      try {
+        for await (const message of stream) {
+          const event = { type: message.event, job: JSON.parse(message.data) } as JobEvent<O>;
+          yield event;
+          if (FINAL.has(event.type)) return;
+        }
+      } catch (err) {
+        if (options.signal?.aborted) throw err;
+        // A connection that broke mid-stream: reopen it below.
+      }
+      if (options.signal?.aborted) return;
+      if (reconnects >= MAX_RECONNECTS) {
+        throw new OfflineError(`The event stream of job ${idOf(job)} kept dropping`);
+      }
+    }
+  }
+
+  private async json<T>(
+    method: string,
+    path: string,
+    options: { body?: unknown; headers?: Record<string, string> } = {},
+  ): Promise<T> {
+    const res = await this.send(method, path, {
+      headers: {
+        ...options.headers,
+        ...(options.body !== undefined && { 'content-type': 'application/json' }),
+      },
+      ...(options.body !== undefined && { body: JSON.stringify(options.body) }),
+    });
+    return (await res.json()) as T;
+  }
+
+  /** One request; an error answer becomes ProblemError, no answer at all OfflineError. */
+  private async send(
+    method: string,
+    path: string,
+    init: { headers?: Record<string, string>; body?: string; signal?: AbortSignal },
+  ): Promise<Response> {
+    let res: Response;
+    try {
+      res = await this.fetch(`${this.baseUrl}${path}`, {
+        ...init,
+        method,
+        headers: {
+          ...init.headers,
+          ...(this.apiKey && { authorization: `Bearer ${this.apiKey}` }),
+        },
+      });
+    } catch (err) {
+      if (init.signal?.aborted) throw err;
+      throw new OfflineError(`Could not reach ${this.baseUrl}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    if (res.ok) return res;
+    throw new ProblemError(await problemOf(res));
+  }
+}
+
+/** The problem document of an error answer, or one made up for an answer that has none (a proxy's 502). */
+async function problemOf(res: Response): Promise<Problem> {
+  const text = await res.text();
+  try {
+    const body = JSON.parse(text) as Partial<Problem>;
+    if (typeof body.code === 'string' && typeof body.status === 'number') return body as Problem;
+  } catch {
+    // Not JSON: described below.
+  }
+  return {
+    type: 'about:blank',
+    title: res.statusText || 'HTTP error',
+    status: res.status,
+    detail: text.slice(0, 500) || `HTTP ${res.status}`,
+    code: `http_${res.status}`,
+  };
+}

@@ -1,0 +1,146 @@
+import { spawn } from 'node:child_process';
+import { registry } from '@offload/tasks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
+import {
+  ROOT,
+  type RunningProcess,
+  startWorkerProcess,
+  testPrefix,
+} from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+
+// The `offload` command as npm links it (node_modules/.bin/offload), run as a real process.
+const BIN = `${ROOT}node_modules/.bin/offload`;
+const KEY = 'cli-test-key-0123456789abc';
+
+let api: TestApi;
+let worker: RunningProcess;
+beforeAll(async () => {
+  const redisUrl = testRedisUrl();
+  const prefix = testPrefix();
+  [api, worker] = await Promise.all([
+    startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'cli', key: KEY }] }),
+    startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
+  ]);
+});
+afterAll(async () => {
+  await worker?.stop('SIGKILL');
+  await api?.close();
+});
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `offload ...args` with stdout a pipe (not a terminal), as a script would. */
+function offload(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, {
+      cwd: ROOT,
+      env: { ...process.env, OFFLOAD_URL: api.url, OFFLOAD_API_KEY: KEY, ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+const lines = (text: string) =>
+  text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
+
+describe('offload (not on a terminal: JSON lines)', () => {
+  it('submits with --wait and prints each event until the job completes, exit 0', async () => {
+    const run = await offload(['submit', 'cpu.burn', '{"ms":600}', '--wait']);
+    expect(run.code, run.stderr).toBe(0);
+    const events = lines(run.stdout);
+    expect(events[0]).toMatchObject({
+      event: 'submitted',
+      job: { task: 'cpu.burn', state: 'queued' },
+    });
+    expect(events.at(-1)).toMatchObject({ event: 'completed', job: { state: 'completed' } });
+    expect(events.map((e) => e.event)).toContain('progress');
+    expect(events.at(-1).job.result.burnedMs).toBeGreaterThanOrEqual(600);
+  });
+
+  it('submits, shows status, waits, lists and cancels', async () => {
+    const submitted = await offload(['submit', 'primes.count', '{"below":100000}']);
+    expect(submitted.code, submitted.stderr).toBe(0);
+    const [job] = lines(submitted.stdout);
+    const waited = await offload(['wait', job.id]);
+    expect(waited.code).toBe(0);
+    expect(lines(waited.stdout).at(-1).job.result).toEqual({ count: 9592 });
+
+    const status = await offload(['status', job.id]);
+    expect(lines(status.stdout)[0]).toMatchObject({ id: job.id, state: 'completed' });
+
+    const delayed = lines(
+      (await offload(['submit', 'cpu.burn', '{"ms":1}', '--delay-ms', '60000'])).stdout,
+    )[0];
+    expect(delayed.state).toBe('delayed');
+    const listed = lines((await offload(['list', '--limit', '2'])).stdout);
+    // The jobs, then where the next page starts.
+    expect(listed.slice(0, 2).map((j) => j.id)).toEqual([delayed.id, job.id]);
+    expect(listed[2]).toEqual({ nextCursor: expect.any(String) });
+    const canceled = await offload(['cancel', delayed.id]);
+    expect(lines(canceled.stdout)[0]).toMatchObject({ id: delayed.id, state: 'canceled' });
+    // A finished job cannot be canceled: the problem on stderr, exit 1.
+    const refused = await offload(['cancel', job.id]);
+    expect(refused.code).toBe(1);
+    expect(JSON.parse(refused.stderr)).toMatchObject({ status: 409, code: 'job_finished' });
+  });
+
+  it('lists the tasks', async () => {
+    const run = await offload(['tasks']);
+    expect(lines(run.stdout).map((t) => t.name)).toEqual(registry.list().map((t) => t.name));
+  });
+
+  it('exits 1 with the problem for a refused job, 2 for bad usage, 3 when the API is unreachable', async () => {
+    const bad = await offload(['submit', 'primes.count', '{"below":1}']);
+    expect(bad.code).toBe(1);
+    expect(JSON.parse(bad.stderr)).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ path: 'input.below' }],
+    });
+    const wrongKey = await offload(['tasks'], { OFFLOAD_API_KEY: 'nope-nope-nope-nope-nope' });
+    expect(wrongKey.code).toBe(1);
+    expect(JSON.parse(wrongKey.stderr).code).toBe('unauthorized');
+    expect((await offload(['submit', 'primes.count', '{nope'])).code).toBe(2);
+    expect((await offload(['frobnicate'])).code).toBe(2);
+    const offline = await offload(['tasks'], { OFFLOAD_URL: 'http://127.0.0.1:9' });
+    expect(offline.code).toBe(3);
+    expect(offline.stderr).toMatch(/Could not reach/);
+  });
+});
+
+describe('offload on a terminal', () => {
+  it('draws a live progress bar with the elapsed time, then the result', async () => {
+    // `script` gives the command a pseudo-terminal, as an interactive shell would.
+    const command = `${BIN} submit cpu.burn '{"ms":1200}' --wait`;
+    const run = await new Promise<Run>((resolve) => {
+      const child = spawn('script', ['-qefc', command, '/dev/null'], {
+        cwd: ROOT,
+        env: { ...process.env, OFFLOAD_URL: api.url, OFFLOAD_API_KEY: KEY },
+      });
+      let stdout = '';
+      child.stdout.on('data', (chunk) => (stdout += chunk));
+      child.on('exit', (code) => resolve({ code, stdout, stderr: '' }));
+    });
+    expect(run.code).toBe(0);
+    const frames = run.stdout.split('\r').filter((f) => f.includes('█') || f.includes('░'));
+    // Redrawn in place many times (every 100 ms), the percentage and the seconds growing.
+    expect(frames.length).toBeGreaterThan(5);
+    expect(run.stdout).toMatch(/100%\s+completed/);
+    const seconds = frames.map((f) => Number(/([\d.]+) s/.exec(f)?.[1]));
+    expect(Math.max(...seconds)).toBeGreaterThanOrEqual(1);
+    expect(run.stdout).toMatch(/result: \{\s+"burnedMs"/);
+  });
+});

@@ -1,0 +1,165 @@
+import { registry } from '@offload/tasks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../../../scripts/redis-server.ts';
+import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
+import {
+  type RunningProcess,
+  startWorkerProcess,
+  testPrefix,
+} from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { type JobEvent, OfflineError, OffloadClient, ProblemError } from '../src/index.ts';
+
+const KEY = 'client-test-key-0123456789';
+let api: TestApi;
+let worker: RunningProcess;
+let offload: OffloadClient;
+
+beforeAll(async () => {
+  const redisUrl = testRedisUrl();
+  const prefix = testPrefix();
+  [api, worker] = await Promise.all([
+    startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'acme', key: KEY }] }),
+    startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
+  ]);
+  offload = new OffloadClient({ baseUrl: api.url, apiKey: KEY });
+});
+afterAll(async () => {
+  await worker?.stop('SIGKILL');
+  await api?.close();
+});
+
+describe('the typed client against a real API and worker', () => {
+  it('submits, waits and reads a typed result', async () => {
+    const job = await offload.submit('primes.count', { below: 1_000_000 });
+    expect(job.state).toBe('queued');
+    const done = await offload.wait(job, { timeoutMs: 30_000 });
+    expect(done.state).toBe('completed');
+    // `result` is typed from the task's output schema: { count: number } | null.
+    const count: number | undefined = done.result?.count;
+    expect(count).toBe(78_498);
+    expect((await offload.get(job)).result).toEqual({ count: 78_498 });
+  });
+
+  it('streams state, progress and the final event of a running job, then ends', async () => {
+    const job = await offload.submit('cpu.burn', { ms: 1500 });
+    const events: JobEvent<{ burnedMs: number }>[] = [];
+    const arrivals: number[] = [];
+    for await (const event of offload.events(job)) {
+      events.push(event);
+      arrivals.push(Date.now());
+    }
+    const types = events.map((e) => e.type);
+    expect(types[0]).toBe('state');
+    expect(types).toContain('progress');
+    expect(types.at(-1)).toBe('completed');
+    expect(events.some((e) => e.type === 'state' && e.job.state === 'running')).toBe(true);
+    const progress = events.filter((e) => e.type === 'progress').map((e) => e.job.progress);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    const last = events.at(-1) as JobEvent<{ burnedMs: number }>;
+    expect(last.job.result?.burnedMs).toBeGreaterThanOrEqual(1500);
+    // The final event arrives soon after the job finished: pushed, not polled.
+    const latency = (arrivals.at(-1) as number) - Date.parse(last.job.finishedAt as string);
+    expect(latency).toBeLessThan(500);
+  });
+
+  it('ends the stream with `canceled` when the job is canceled, and starts a reconnect with a snapshot', async () => {
+    const job = await offload.submit('cpu.burn', { ms: 10 }, { delayMs: 60_000 });
+    const stream = offload.events(job);
+    const first = await stream.next();
+    expect(first.value).toMatchObject({ type: 'state', job: { state: 'delayed' } });
+    // A second connection begins with the same snapshot.
+    const again = offload.events(job);
+    expect((await again.next()).value).toMatchObject({ type: 'state', job: { state: 'delayed' } });
+    await again.return(undefined);
+
+    await offload.cancel(job);
+    const rest: JobEvent[] = [];
+    for await (const event of { [Symbol.asyncIterator]: () => stream }) rest.push(event);
+    expect(rest.map((e) => e.type)).toEqual(['canceled']);
+    expect(rest[0]?.job.error?.code).toBe('canceled');
+  });
+
+  it('gives back the job as it stands when wait runs out of time', async () => {
+    const job = await offload.submit('cpu.burn', { ms: 1 }, { delayMs: 60_000 });
+    const started = Date.now();
+    const view = await offload.wait(job, { timeoutMs: 400 });
+    expect(view.state).toBe('delayed');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(380);
+    await offload.cancel(job);
+  });
+
+  it("lists the caller's jobs, filtered", async () => {
+    const job = await offload.submit('crypto.pbkdf2', {
+      password: 'pw',
+      salt: 'salt',
+      iterations: 1000,
+      keyLength: 32,
+      digest: 'sha256',
+    });
+    await offload.wait(job, { timeoutMs: 20_000 });
+    const page = await offload.list({ task: 'crypto.pbkdf2', limit: 5 });
+    expect(page.jobs.map((j) => j.id)).toEqual([job.id]);
+    expect(page.jobs[0]?.state).toBe('completed');
+    const tasks = await offload.tasks();
+    expect(tasks.map((t) => t.name)).toContain('image.mandelbrot');
+  });
+
+  it('submits once per Idempotency-Key', async () => {
+    const input = { ms: 1 };
+    const a = await offload.submit('cpu.burn', input, {
+      idempotencyKey: 'client-once',
+      delayMs: 60_000,
+    });
+    const b = await offload.submit('cpu.burn', input, {
+      idempotencyKey: 'client-once',
+      delayMs: 60_000,
+    });
+    expect(b.id).toBe(a.id);
+    await offload.cancel(a);
+  });
+});
+
+describe('errors', () => {
+  it('throws ProblemError with the problem document for refused requests', async () => {
+    // A request the types would refuse, sent anyway as an untyped caller could.
+    const bad = offload.submit('primes.count', { below: 1.5 } as unknown as { below: number });
+    await expect(bad).rejects.toBeInstanceOf(ProblemError);
+    const problem = (await bad.catch((err) => err)) as ProblemError;
+    expect(problem.status).toBe(422);
+    expect(problem.code).toBe('validation_failed');
+    expect(problem.problem.errors?.[0]?.path).toBe('input.below');
+
+    const stranger = new OffloadClient({ baseUrl: api.url, apiKey: 'not-a-key-0123456789' });
+    await expect(stranger.tasks()).rejects.toMatchObject({ status: 401, code: 'unauthorized' });
+    await expect(offload.get('AAAAAAAAAAAAAAAAAAAAAA')).rejects.toMatchObject({
+      status: 404,
+      code: 'not_found',
+    });
+    const done = await offload.submit('primes.count', { below: 10 });
+    await offload.wait(done, { timeoutMs: 10_000 });
+    await expect(offload.cancel(done)).rejects.toMatchObject({ status: 409, code: 'job_finished' });
+  });
+
+  it('throws OfflineError when nothing answers', async () => {
+    const nowhere = new OffloadClient({ baseUrl: `http://127.0.0.1:${await freePort()}` });
+    await expect(nowhere.tasks()).rejects.toBeInstanceOf(OfflineError);
+  });
+});
+
+// Compile-time checks, run by `npm run typecheck`: the client's types follow the task registry.
+async function typeChecks(client: OffloadClient) {
+  // @ts-expect-error primes.count takes { below: number }, not a string
+  await client.submit('primes.count', { below: '10' });
+  // @ts-expect-error unknown fields are refused, as the server refuses them
+  await client.submit('cpu.burn', { ms: 1, extra: true });
+  // @ts-expect-error no task has this name
+  await client.submit('primes.cuont', { below: 10 });
+  // Defaults may be left out (maxIterations, centerX, …).
+  const image = await client.submit('image.mandelbrot', { width: 64, height: 64 });
+  // @ts-expect-error a mandelbrot result has no `count`
+  image.result?.count;
+  const width: number | undefined = image.result?.width;
+  return width;
+}
+void typeChecks;
