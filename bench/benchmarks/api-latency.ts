@@ -120,7 +120,7 @@ export const apiLatency: Benchmark = {
           const result = await run[condition]();
           pooled[condition].push(result);
           ctx.log(
-            `api-latency round ${round + 1} ${condition}: GET p99 ${quantile(result.latencies.GET ?? [], 0.99).toFixed(2)} ms, POST p99 ${quantile(result.latencies.POST ?? [], 0.99).toFixed(2)} ms, errors ${result.errors}`,
+            `api-latency round ${round + 1} ${condition}: GET p99 ${quantile(result.latencies.GET ?? [], 0.99).toFixed(2)} ms, POST p99 ${quantile(result.latencies.POST ?? [], 0.99).toFixed(2)} ms, errors ${JSON.stringify(result.errorStatuses)}`,
           );
         }
       }
@@ -166,6 +166,7 @@ export const apiLatency: Benchmark = {
           p50: { GET: p(c, 'GET', 0.5), POST: p(c, 'POST', 0.5) },
           p99: { GET: p(c, 'GET', 0.99), POST: p(c, 'POST', 0.99) },
           errors: pooled[c].reduce((n, r) => n + r.errors, 0),
+          errorStatuses: pooled[c].map((r) => r.errorStatuses),
           lateSends: pooled[c].reduce((n, r) => n + r.lateSends, 0),
           p99PerRound: pooled[c].map((r) => ({
             GET: quantile(r.latencies.GET ?? [], 0.99),

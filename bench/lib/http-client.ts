@@ -10,6 +10,9 @@ export interface HttpAnswer {
  * A keep-alive HTTP/1.1 client on node:http: lighter per request than fetch,
  * so the load generator takes less of the cores it shares with what it measures.
  */
+/** Longest a request may take before it counts as failed, ms: a wedged server must not hang the bench. */
+const REQUEST_TIMEOUT_MS = 35_000;
+
 export class HttpClient {
   private readonly agent: Agent;
   private readonly url: URL;
@@ -43,6 +46,9 @@ export class HttpClient {
         },
       );
       req.on('error', reject);
+      req.setTimeout(REQUEST_TIMEOUT_MS, () =>
+        req.destroy(new Error(`${method} ${path} timed out`)),
+      );
       req.end(payload);
     });
   }
@@ -83,8 +89,9 @@ export interface OpenLoopOptions {
 export interface OpenLoopResult {
   /** Latency of each answered request after the warm-up, by request name, ms. */
   latencies: Record<string, number[]>;
-  /** Answers other than 2xx, and requests that failed outright. */
+  /** Answers other than 2xx, and requests that failed outright, by status (0: no answer). */
   errors: number;
+  errorStatuses: Record<string, number>;
   /** Requests sent later than scheduled by more than 1 ms: the generator itself fell behind. */
   lateSends: number;
 }
@@ -101,6 +108,11 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   const total = Math.floor((durationMs / 1000) * ratePerSecond);
   const latencies: Record<string, number[]> = Object.fromEntries(requests.map((r) => [r.name, []]));
   let errors = 0;
+  const errorStatuses: Record<string, number> = {};
+  const failed = (status: number) => {
+    errors++;
+    errorStatuses[status] = (errorStatuses[status] ?? 0) + 1;
+  };
   let lateSends = 0;
   const inFlight = new Set<Promise<void>>();
   const start = performance.now() + 5;
@@ -112,12 +124,10 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
     const done = client.send(spec.method, spec.path, spec.body).then(
       (answer) => {
         const latency = performance.now() - scheduledAt;
-        if (answer.status < 200 || answer.status >= 300) errors++;
+        if (answer.status < 200 || answer.status >= 300) failed(answer.status);
         else if (counted) latencies[spec.name]?.push(latency);
       },
-      () => {
-        errors++;
-      },
+      () => failed(0),
     );
     inFlight.add(done);
     void done.finally(() => inFlight.delete(done));
@@ -139,7 +149,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
     setTimeout(tick, 5);
   });
   await Promise.all(inFlight);
-  return { latencies, errors, lateSends };
+  return { latencies, errors, errorStatuses, lateSends };
 }
 
 /** Polls `check` every `everyMs` until it holds, or throws after `timeoutMs`. */
