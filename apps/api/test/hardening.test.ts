@@ -285,7 +285,7 @@ async function checkAnswer(res: Response, r: Generated): Promise<void> {
   }
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   if (r.method === 'HEAD') return;
-  const problem = await res.json();
+  const problem = (await res.json()) as { errors?: unknown[] };
   expect(problem).toMatchObject({
     type: expect.stringMatching(/^urn:offload:problem:/),
     title: expect.any(String),
