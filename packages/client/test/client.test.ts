@@ -80,6 +80,14 @@ describe('the typed client against a real API and worker', () => {
     expect(rest[0]?.job.error?.code).toBe('canceled');
   });
 
+  it('long-polls: wait answers as soon as the job finishes', async () => {
+    const job = await offload.submit('cpu.burn', { ms: 700 });
+    const done = await offload.wait(job, { timeoutMs: 20_000 });
+    const answeredAfterFinish = Date.now() - Date.parse(done.finishedAt as string);
+    expect(done.state).toBe('completed');
+    expect(answeredAfterFinish).toBeLessThan(300);
+  });
+
   it('gives back the job as it stands when wait runs out of time', async () => {
     const job = await offload.submit('cpu.burn', { ms: 1 }, { delayMs: 60_000 });
     const started = Date.now();
