@@ -176,15 +176,6 @@ describe('time limits, failures and retries', () => {
     expect(early).toEqual([]);
     expect(seen.length).toBeGreaterThan(20);
   });
-
-  it('fails a task that calls process.exit, and the worker process survives', async () => {
-    const w = await worker({ concurrency: 1 });
-    const job = await http.submit('test.exit', {});
-    const failed = await http.until(job.id, (v) => v.state === 'failed');
-    expect(failed.error?.code).toBe('task_error');
-    expect(failed.attempts.made).toBe(2);
-    expect(w.child.exitCode).toBeNull();
-  });
 });
 
 describe('cancel', () => {
@@ -312,32 +303,5 @@ describe('the fleet', () => {
     // The main thread and every thread it started afterwards (the executors among them) run at nice 10.
     expect(niceOf(readFileSync(`/proc/${pid}/stat`, 'utf8'))).toBe(10);
     expect(nices.filter((n) => n === 10).length).toBeGreaterThanOrEqual(3);
-  });
-});
-
-describe('shutdown', () => {
-  it('drains on SIGTERM: the running job finishes, nothing new is taken, exit 0', async () => {
-    const w = await worker({ concurrency: 1, graceMs: 10_000 });
-    const running = await http.submit('cpu.burn', { ms: 1500 });
-    const waiting = await http.submit('test.echo', { value: 'later' });
-    await http.until(running.id, (v) => v.state === 'running');
-    const code = await w.stop('SIGTERM');
-    expect(code).toBe(0);
-    expect((await http.get(running.id)).state).toBe('completed');
-    expect((await http.get(waiting.id)).state).toBe('queued');
-  });
-
-  it('hands a job longer than the grace back to the queue at once, and exits 0 at the grace', async () => {
-    const w = await worker({ concurrency: 1, graceMs: 500 });
-    const job = await http.submit('cpu.burn', { ms: 20_000 });
-    await http.until(job.id, (v) => v.state === 'running');
-    const started = Date.now();
-    const code = await w.stop('SIGTERM');
-    expect(code).toBe(0);
-    expect(Date.now() - started).toBeLessThan(5000);
-    expect((await http.get(job.id)).state).toBe('queued');
-    // Another worker takes it up straight away, not after a stall timeout.
-    await worker({ concurrency: 1 });
-    await http.until(job.id, (v) => v.state === 'running', 3000);
   });
 });

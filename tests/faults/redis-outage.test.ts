@@ -30,7 +30,7 @@ async function stack(redis: KillableRedis, { worker = true } = {}) {
     const started = w;
     cleanups.push(() => started.stop('SIGKILL'));
   }
-  return { api, http: client(api.url), worker: w };
+  return { api, prefix, http: client(api.url), worker: w };
 }
 
 async function killable() {
@@ -54,7 +54,7 @@ describe('Redis killed under a stream of submits', () => {
 
     const accepted: string[] = [];
     const downAnswers: number[] = [];
-    let phase: 'before' | 'down' | 'back' = 'before';
+    let phase = 'before' as 'before' | 'down' | 'back';
     let killedAt = 0;
     let restartedAt = 0;
     let firstAcceptedAfterRestart = 0;
@@ -195,7 +195,8 @@ describe('a Redis that may evict keys', () => {
     expect(await worker.exited).toBe(1);
     expect(worker.output()).toMatch(/maxmemory-policy is \\"allkeys-lru\\".*noeviction/);
 
-    const { http } = await stack(redis, { worker: false });
+    const api = await stack(redis, { worker: false });
+    const { http } = api;
     const ready = await http.call('GET', '/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body).toMatchObject({
@@ -214,7 +215,7 @@ describe('a Redis that may evict keys', () => {
     expect((await http.call('GET', '/readyz')).status).toBe(200);
     const w2 = await startWorkerProcess({
       redisUrl: redis.url,
-      prefix,
+      prefix: api.prefix,
       concurrency: 1,
       testTasks: true,
     });

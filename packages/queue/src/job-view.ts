@@ -82,8 +82,12 @@ export function toJobView(job: Job<JobData>, state: JobState): JobView {
     task: job.data.task,
     state,
     progress: state === 'completed' ? 100 : percentOf(job.progress),
-    // BullMQ counts an attempt when it finishes; the public count includes the one under way.
-    attempts: { made: job.attemptsMade + (running ? 1 : 0), max: job.opts.attempts ?? 1 },
+    // Attempts started (BullMQ's attemptsStarted): a run cut short by a lost worker counts too,
+    // although only failures use up `max` (a lost worker's job runs again up to twice more).
+    attempts: {
+      made: Math.max(job.attemptsStarted, job.attemptsMade + (running ? 1 : 0)),
+      max: job.opts.attempts ?? 1,
+    },
     result: state === 'completed' ? (job.returnvalue ?? null) : null,
     error: state === 'failed' || state === 'canceled' ? decodeFailure(job.failedReason) : null,
     createdAt: new Date(job.timestamp).toISOString(),
