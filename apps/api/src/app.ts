@@ -48,8 +48,6 @@ export interface AppDeps {
   rateLimit: RateLimit;
 }
 
-export { DEV_TENANT } from './auth.ts';
-
 type Env = { Variables: { caller: Caller; requestId: string } };
 
 /** Seconds a client over its job quota should wait before trying again: jobs take seconds to finish. */

@@ -21,10 +21,7 @@ export {
   LATENCY_BOUNDS_MS,
   recordAttempt,
 } from './history.ts';
-export {
-  IDEMPOTENCY_TTL_MS,
-  IdempotencyConflictError,
-} from './idempotency.ts';
+export { IdempotencyConflictError } from './idempotency.ts';
 export {
   type CancelOutcome,
   JobQueues,
