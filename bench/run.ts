@@ -27,7 +27,7 @@ import { BenchStack } from './lib/stack.ts';
  *
  *   npm run bench                       the full suite (3 rounds)
  *   npm run bench -- --quick            1 round, short windows: for development, writes results/quick.json only
- *   npm run bench -- --only=memory,…    some benchmarks; writes results/partial.json only
+ *   npm run bench -- --only=memory,…    some benchmarks (the table says which ran)
  *   npm run bench -- --no-build         skip building the API and worker bundles (they are current)
  *   npm run bench -- --commit=HEAD      benchmark that commit from a clean copy, not the working tree
  *
@@ -54,7 +54,6 @@ if (only && selected.length !== only.length) {
   console.error(`Unknown benchmark in --only; known: ${BENCHMARKS.map((b) => b.name).join(', ')}`);
   process.exit(2);
 }
-const full = !quick && !only;
 const root = fileURLToPath(new URL('..', import.meta.url));
 const { BENCH_REDIS_URL, BENCH_RESULTS_DIR, BENCH_CODE, BENCH_COMMAND } = process.env;
 /** Where results go: this checkout's bench/, also when the code measured is a clean copy. */
@@ -141,7 +140,7 @@ endLoadAverage(machine);
 
 const file = writeReport(
   benchDir,
-  full ? 'latest' : quick ? 'quick' : 'partial',
+  quick ? 'quick' : 'latest',
   {
     command,
     startedAt: startedAt.toISOString(),
@@ -154,8 +153,8 @@ const file = writeReport(
     code,
     results,
   },
-  full && !failed,
+  !quick && !failed,
 );
 console.log(`\n${resultsTable(results)}\n`);
-log(`wrote ${file}${full && !failed ? ' and RESULTS.md' : ''}`);
+log(`wrote ${file}${!quick && !failed ? ' and RESULTS.md' : ''}`);
 process.exit(failed ? 1 : 0);
