@@ -1,6 +1,6 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { JobQueues } from '@offload/queue';
+import { JobQueues, type Retention } from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
@@ -25,12 +25,14 @@ export async function startApi(options: {
   maxJsonDepth?: number;
   /** Default: no quota. */
   maxOpenJobsPerTenant?: number;
+  retention?: Retention;
 }): Promise<TestApi> {
   const jobs = JobQueues.create({
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     queueNames: options.registry.queues(),
     maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
+    ...(options.retention && { retention: options.retention }),
   });
   const app = createApp({
     jobs,

@@ -18,6 +18,7 @@ import { type ApiKey, apiKeyAuth, type Caller } from './auth.ts';
 import { streamJobEvents } from './job-events.ts';
 import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
+import { missingJobError } from './missing-job.ts';
 import { ApiError, problemResponse } from './problem.ts';
 import { rateLimit } from './rate-limit.ts';
 import {
@@ -177,8 +178,9 @@ export function createApp(deps: AppDeps) {
     .openapi(getJobRoute, async (c) => {
       const { id } = c.req.valid('param');
       const { wait } = c.req.valid('query');
-      const view = await jobs.waitForJobView(id, c.get('caller').tenant, (wait ?? 0) * 1000);
-      if (!view) throw new ApiError('not_found', `No job has the id ${id}`);
+      const { tenant } = c.get('caller');
+      const view = await jobs.waitForJobView(id, tenant, (wait ?? 0) * 1000);
+      if (!view) throw await missingJobError(jobs, id, tenant);
       return c.json(view, 200);
     })
     .openapi(jobEventsRoute, (c) =>
@@ -186,8 +188,9 @@ export function createApp(deps: AppDeps) {
     )
     .openapi(cancelJobRoute, async (c) => {
       const { id } = c.req.valid('param');
-      const cancel = await jobs.cancelJob(id, c.get('caller').tenant);
-      if (!cancel) throw new ApiError('not_found', `No job has the id ${id}`);
+      const { tenant } = c.get('caller');
+      const cancel = await jobs.cancelJob(id, tenant);
+      if (!cancel) throw await missingJobError(jobs, id, tenant);
       if (cancel.outcome === 'finished') {
         throw new ApiError(
           'job_finished',

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT } from '@offload/queue';
+import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
 import { registry } from '@offload/tasks';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
@@ -12,6 +12,7 @@ const jobs = JobQueues.create({
   prefix: env.OFFLOAD_PREFIX,
   queueNames: registry.queues(),
   maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
+  retention: retentionFrom(env),
   onRedisProblem: (problem) =>
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });

@@ -1,7 +1,7 @@
 import type { JobQueues, JobView } from '@offload/queue';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import { ApiError } from './problem.ts';
+import { missingJobError } from './missing-job.ts';
 
 /** A comment line this often keeps proxies from closing a quiet stream, ms. */
 const KEEPALIVE_MS = 15_000;
@@ -36,7 +36,7 @@ export async function streamJobEvents(
   }
   if (!first) {
     unwatch();
-    throw new ApiError('not_found', `No job has the id ${id}`);
+    throw await missingJobError(jobs, id, tenant);
   }
   const snapshot = first;
   c.header('cache-control', 'no-cache');

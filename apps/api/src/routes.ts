@@ -176,7 +176,7 @@ export const getJobRoute = createRoute({
   request: { params: jobIdParams, query: getJobQuery },
   responses: {
     200: json(jobViewSchema, 'The job'),
-    ...problems('not_found', 'validation_failed', ...v1Problems),
+    ...problems('not_found', 'gone', 'validation_failed', ...v1Problems),
   },
 });
 
@@ -194,7 +194,7 @@ export const jobEventsRoute = createRoute({
       description: 'An event stream',
       content: { 'text/event-stream': { schema: z.string() } },
     },
-    ...problems('not_found', ...v1Problems),
+    ...problems('not_found', 'gone', ...v1Problems),
   },
 });
 
@@ -207,6 +207,6 @@ export const cancelJobRoute = createRoute({
   request: { params: jobIdParams },
   responses: {
     200: json(jobViewSchema, 'Canceled (now or earlier)'),
-    ...problems('not_found', 'job_finished', ...v1Problems),
+    ...problems('not_found', 'gone', 'job_finished', ...v1Problems),
   },
 });

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT } from '@offload/queue';
+import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
 import { registry } from '@offload/tasks';
 import { pino } from 'pino';
 import { createDashboard } from './app.ts';
@@ -21,6 +21,7 @@ const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
   queueNames: registry.queues(),
+  retention: retentionFrom(env),
 });
 const app = createDashboard({ jobs, logger, admin });
 

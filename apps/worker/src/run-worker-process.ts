@@ -1,5 +1,11 @@
 import { setPriority } from 'node:os';
-import { createRedis, evictionProblem, LOG_REDACT, offloadKeys } from '@offload/queue';
+import {
+  createRedis,
+  evictionProblem,
+  LOG_REDACT,
+  offloadKeys,
+  retentionFrom,
+} from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { loadWorkerEnv } from './env.ts';
@@ -62,6 +68,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     pool,
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
+    retention: retentionFrom(env),
     onAttemptEnd: metrics.attemptEnded,
   });
   // Metrics are for watching: a worker without them still serves its queues.

@@ -10,6 +10,7 @@ import {
   type OffloadKeys,
   type QueueWorker,
   type Redis,
+  type Retention,
   recordAttempt,
   removeHeartbeat,
   startQueueWorker,
@@ -28,6 +29,8 @@ export interface WorkerDeps {
   logger: Logger;
   /** How long SIGTERM waits for running jobs before handing them back, ms. */
   shutdownGraceMs: number;
+  /** How long finished jobs are kept before this worker sweeps them (JOB_RETENTION_*). */
+  retention: Retention;
   /** Told when an attempt ends, for metrics; also recorded in the dashboard's history. */
   onAttemptEnd?: (attempt: FinishedAttempt) => void;
 }
@@ -137,6 +140,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       redis,
       prefix: keys.prefix,
       queue,
+      retention: deps.retention,
       concurrency: pool.size,
       run: runnerFor(queue),
       onError,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Retention } from './job-options.ts';
 
 /**
  * Environment variables every Offload process reads (DESIGN.md §7), as a zod
@@ -15,6 +16,18 @@ export const sharedEnvShape = {
     .string()
     .regex(/^[^\s:]+$/, 'must be non-empty, without spaces or colons')
     .default('offload'),
+  /** How long completed jobs (and their results) stay readable, s. */
+  JOB_RETENTION_COMPLETED_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(24 * 60 * 60),
+  /** How long failed and canceled jobs stay readable, s. */
+  JOB_RETENTION_FAILED_S: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(7 * 24 * 60 * 60),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 };
@@ -40,4 +53,15 @@ export function parseEnv<Schema extends z.ZodType>(
   if (parsed.success) return parsed.data;
   const lines = parsed.error.issues.map((issue) => `  ${issue.path.join('.')}: ${issue.message}`);
   throw new Error(`Invalid ${app} configuration:\n${lines.join('\n')}`);
+}
+
+/** The retention every process must agree on, from the shared variables. */
+export function retentionFrom(env: {
+  JOB_RETENTION_COMPLETED_S: number;
+  JOB_RETENTION_FAILED_S: number;
+}): Retention {
+  return {
+    completedMs: env.JOB_RETENTION_COMPLETED_S * 1000,
+    failedMs: env.JOB_RETENTION_FAILED_S * 1000,
+  };
 }

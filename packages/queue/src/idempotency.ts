@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { newJobId } from './job-options.ts';
 import type { JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 
@@ -31,6 +30,8 @@ export interface IdempotentSubmit {
   tenant: string;
   key: string;
   requestHash: string;
+  /** A fresh job id for this tenant. */
+  newJobId(): Promise<string>;
   /** Creates the job with this id (the claim's winner only). */
   create(jobId: string): Promise<JobView>;
   /** The job's view, null until it exists. */
@@ -49,7 +50,7 @@ export async function submitIdempotently(
 ): Promise<{ view: JobView; created: boolean }> {
   const { redis, keys, tenant, key, requestHash } = submit;
   for (let claim = 0; claim < MAX_CLAIMS; claim++) {
-    const jobId = newJobId();
+    const jobId = await submit.newJobId();
     const earlier = await claimIdempotencyKey(redis, keys, tenant, key, { jobId, requestHash });
     if (!earlier) {
       try {

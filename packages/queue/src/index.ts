@@ -1,7 +1,7 @@
 export type { Redis } from 'ioredis';
 export { CancelListener } from './cancel-listener.ts';
 export { createRedis, isRedisUnavailable, type RedisRole } from './connection.ts';
-export { parseEnv, sharedEnvShape } from './env-shape.ts';
+export { parseEnv, retentionFrom, sharedEnvShape } from './env-shape.ts';
 export { type JobError, type JobErrorCode, JobFailure } from './failure.ts';
 export {
   HEARTBEAT_EVERY_MS,
@@ -22,6 +22,7 @@ export {
   recordAttempt,
 } from './history.ts';
 export { IdempotencyConflictError } from './idempotency.ts';
+export { DEFAULT_RETENTION, type Retention } from './job-options.ts';
 export {
   type CancelOutcome,
   JobQueues,

@@ -6,12 +6,18 @@ import { FinishWatcher } from './finish-watcher.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
-import { defaultJobOptions, isWellFormedJobId, newJobId, RETENTION } from './job-options.ts';
+import { JobIds } from './job-ids.ts';
+import {
+  DEFAULT_RETENTION,
+  isWellFormedJobId,
+  jobOptionsFor,
+  type Retention,
+} from './job-options.ts';
 import { isFinal, type JobData, type JobView, publicState, toJobView } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
 import { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
-import { type JobPage, type ListQuery, TenantJobs } from './tenant-jobs.ts';
+import { forgetOpenJob, type JobPage, type ListQuery, TenantJobs } from './tenant-jobs.ts';
 
 export interface JobQueuesConfig {
   redisUrl: string;
@@ -21,6 +27,8 @@ export interface JobQueuesConfig {
   queueNames: readonly string[];
   /** Most unfinished jobs one tenant may have; more throw QueueQuotaExceededError. 0 or unset: no limit. */
   maxOpenJobsPerTenant?: number;
+  /** How long finished jobs stay readable (JOB_RETENTION_*); default DEFAULT_RETENTION. */
+  retention?: Retention;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
   onRedisProblem?: (problem: string) => void;
 }
@@ -44,6 +52,9 @@ export type CancelOutcome =
   | { outcome: 'canceled'; view: JobView }
   | { outcome: 'finished'; view: JobView };
 
+/** How long past its retention a removed job's id still answers 410 rather than 404, ms (DESIGN.md §3). */
+const EXPIRED_IDS_REMEMBERED_MS = 30 * 24 * 60 * 60 * 1000;
+
 /** Longest close() waits for BullMQ to close gracefully, ms. */
 const CLOSE_WITHIN_MS = 2000;
 
@@ -63,12 +74,17 @@ export class JobQueues {
   private readonly tenantJobs: TenantJobs;
   /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
   private redisProblem: string | null = null;
+  private readonly retention: Retention;
+  /** Loaded from Redis on first use; forgotten if that fails, so the next call tries again. */
+  private jobIds: Promise<JobIds> | null = null;
 
   private constructor(
     private readonly redis: Redis,
     config: JobQueuesConfig,
   ) {
     this.keys = offloadKeys(config.prefix);
+    this.retention = config.retention ?? DEFAULT_RETENTION;
+    const defaultJobOptions = jobOptionsFor(this.retention);
     this.queues = new Map(
       config.queueNames.map((name) => [
         name,
@@ -79,6 +95,7 @@ export class JobQueues {
     this.watcher = new FinishWatcher(config.queueNames, config.redisUrl, config.prefix);
     this.tenantJobs = new TenantJobs(redis, this.keys, {
       maxOpenJobs: config.maxOpenJobsPerTenant ?? 0,
+      indexRetentionMs: this.retention.failedMs,
       viewOf: (id, tenant) => this.getJobView(id, tenant),
     });
     redis.on('ready', () => {
@@ -95,10 +112,11 @@ export class JobQueues {
   }
 
   /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
-  async submitJob(request: SubmitRequest, jobId = newJobId()): Promise<JobView> {
+  async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
     const queue = this.queues.get(request.queue);
     if (!queue) throw new Error(`No queue named "${request.queue}" is configured`);
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
+    const jobId = givenId ?? (await this.ids()).issue(request.tenant);
     const data: JobData = {
       task: request.task,
       input: request.input,
@@ -143,6 +161,7 @@ export class JobQueues {
           tenant,
           key,
           requestHash,
+          newJobId: async () => (await this.ids()).issue(tenant),
           create: (jobId) => this.submitJob(request, jobId),
           viewOf: (jobId) => this.getJobView(jobId, tenant),
         }),
@@ -167,6 +186,18 @@ export class JobQueues {
    */
   watchJob(id: string, onChange: () => void): () => void {
     return this.watcher.watch(id, onChange);
+  }
+
+  /**
+   * For an id with no job: true when it was issued to this tenant and its job
+   * was removed past retention within the last EXPIRED_IDS_REMEMBERED_MS
+   * (answer 410), false when it never was (answer 404).
+   */
+  async isExpiredJobId(id: string, tenant: string, now = Date.now()): Promise<boolean> {
+    const issuedAt = (await this.ids()).issuedAt(id, tenant);
+    return (
+      issuedAt !== null && now - issuedAt <= this.retention.failedMs + EXPIRED_IDS_REMEMBERED_MS
+    );
   }
 
   /** The job's view, or null when no job of this tenant has that id. */
@@ -225,7 +256,13 @@ export class JobQueues {
     const record: CanceledRecord = { tenant: tenant ?? job?.data.tenant ?? '', view: canceledView };
     return guardRedis(this.redis, async () => {
       const key = this.keys.canceled(id);
-      const set = await this.redis.set(key, JSON.stringify(record), 'PX', RETENTION.failedMs, 'NX');
+      const set = await this.redis.set(
+        key,
+        JSON.stringify(record),
+        'PX',
+        this.retention.failedMs,
+        'NX',
+      );
       if (set === null) {
         const earlier = await this.redis.get(key);
         return {
@@ -237,6 +274,7 @@ export class JobQueues {
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it.
       await job?.remove().catch(() => {});
+      await forgetOpenJob(this.redis, this.keys, record.tenant, id);
       return { outcome: 'canceled', view: canceledView };
     });
   }
@@ -292,6 +330,17 @@ export class JobQueues {
     ]);
     this.watcher.disconnect();
     this.redis.disconnect();
+  }
+
+  private ids(): Promise<JobIds> {
+    if (!this.jobIds) {
+      const loading = guardRedis(this.redis, () => JobIds.load(this.redis, this.keys));
+      this.jobIds = loading;
+      loading.catch(() => {
+        if (this.jobIds === loading) this.jobIds = null;
+      });
+    }
+    return this.jobIds;
   }
 
   /** The job (while BullMQ still holds it) and its public view. */

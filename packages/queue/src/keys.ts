@@ -23,6 +23,8 @@ export interface OffloadKeys {
   rateLimit(identity: string): string;
   /** Hash: throughput and latency of one minute (minutes since epoch), see history.ts. */
   history(minute: number): string;
+  /** String: the secret that signs job ids (see job-ids.ts), created once per deployment. */
+  idSecret: string;
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
@@ -37,5 +39,6 @@ export function offloadKeys(prefix: string): OffloadKeys {
     idempotency: (tenant, keyHash) => `${prefix}:idempotency:${tenant}:${keyHash}`,
     rateLimit: (identity) => `${prefix}:rate:${identity}`,
     history: (minute) => `${prefix}:history:${minute}`,
+    idSecret: `${prefix}:id-secret`,
   };
 }

@@ -1,8 +1,10 @@
 import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeFailure, JobFailure } from './failure.ts';
-import { RETENTION } from './job-options.ts';
+import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
+import { offloadKeys } from './keys.ts';
+import { forgetOpenJob } from './tenant-jobs.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
 export interface RunningJob {
@@ -39,6 +41,8 @@ export interface QueueWorkerOptions {
   queue: string;
   /** Most jobs of this queue held at once. */
   concurrency: number;
+  /** Finished jobs past these ages are swept away (JOB_RETENTION_*). */
+  retention: Retention;
   run: JobRunner;
   onError?: (err: Error) => void;
 }
@@ -111,15 +115,27 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     maxStalledCount: MAX_STALLED,
   });
   worker.on('error', (err) => options.onError?.(err));
+  // A finished job no longer counts against its tenant's quota. BullMQ sets finishedOn only
+  // when a failure is final (not on a failed attempt that will be retried).
+  const keys = offloadKeys(prefix);
+  const finished = (job: Job<JobData> | undefined) => {
+    if (job?.finishedOn)
+      forgetOpenJob(redis, keys, job.data.tenant, job.id as string).catch(() => {});
+  };
+  worker.on('completed', finished);
+  worker.on('failed', finished);
 
   const sweeper = new Queue(queue, { connection: redis, prefix });
   sweeper.on('error', () => {});
-  const sweep = setInterval(() => {
-    Promise.all([
-      sweeper.clean(RETENTION.completedMs, 1000, 'completed'),
-      sweeper.clean(RETENTION.failedMs, 1000, 'failed'),
-    ]).catch(() => {});
-  }, SWEEP_EVERY_MS);
+  const sweep = setInterval(
+    () => {
+      Promise.all([
+        sweeper.clean(options.retention.completedMs, 1000, 'completed'),
+        sweeper.clean(options.retention.failedMs, 1000, 'failed'),
+      ]).catch(() => {});
+    },
+    Math.min(SWEEP_EVERY_MS, options.retention.completedMs),
+  );
   sweep.unref();
 
   return {

@@ -1,5 +1,4 @@
 import type { Redis } from 'ioredis';
-import { RETENTION } from './job-options.ts';
 import { isFinal, type JobState, type JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 
@@ -23,11 +22,6 @@ export class InvalidCursorError extends Error {
   override readonly name = 'InvalidCursorError';
 }
 
-/**
- * Index entries live as long as the longest-kept job (failed and canceled
- * ones), ms; entries of completed jobs removed earlier are skipped on reading.
- */
-const INDEX_RETENTION_MS = RETENTION.failedMs;
 /** A reserved id whose job cannot be found is only dropped once it is this old, ms: its submit may still be under way. */
 const SUBMIT_GRACE_MS = 10_000;
 
@@ -43,14 +37,30 @@ local keep = tonumber(ARGV[4])
 redis.call('ZADD', KEYS[1], now, ARGV[1])
 redis.call('ZADD', KEYS[2], now, ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
 redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('PEXPIRE', KEYS[2], keep)
 return 1
 `;
 
+/** Takes a finished (or canceled) job out of its tenant's open set: it no longer counts against the quota. */
+export async function forgetOpenJob(
+  redis: Redis,
+  keys: OffloadKeys,
+  tenant: string,
+  jobId: string,
+): Promise<void> {
+  await redis.zrem(keys.tenantOpenJobs(tenant), jobId);
+}
+
 export interface TenantJobsOptions {
   /** Most unfinished (queued, delayed or running) jobs one tenant may have; 0 = no limit. */
   maxOpenJobs: number;
+  /**
+   * How long index entries live, ms: as long as the longest-kept job (failed and
+   * canceled ones); entries of completed jobs removed earlier are skipped on reading.
+   */
+  indexRetentionMs: number;
   /** The job's view in this tenant, or null when it is gone (removed past retention). */
   viewOf(id: string, tenant: string): Promise<JobView | null>;
 }
@@ -134,7 +144,7 @@ export class TenantJobs {
       jobId,
       now,
       this.options.maxOpenJobs,
-      INDEX_RETENTION_MS,
+      this.options.indexRetentionMs,
     );
     return reserved === 1;
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decodeFailure, encodeFailure, JOB_ERROR_CODES } from '../src/failure.ts';
-import { isWellFormedJobId, newJobId } from '../src/job-options.ts';
+import { isWellFormedJobId } from '../src/job-options.ts';
 import { publicState } from '../src/job-view.ts';
 import { offloadKeys } from '../src/keys.ts';
 
@@ -48,13 +48,7 @@ describe('keys and ids', () => {
     }
   });
 
-  it('issues unguessable ids that pass its own well-formedness check', () => {
-    const ids = Array.from({ length: 1000 }, newJobId);
-    expect(new Set(ids).size).toBe(1000);
-    for (const id of ids) {
-      expect(id).toMatch(/^[A-Za-z0-9_-]{22}$/);
-      expect(isWellFormedJobId(id)).toBe(true);
-    }
+  it('rejects ids that could not have been issued before they reach a Redis key', () => {
     expect(isWellFormedJobId('a:b')).toBe(false);
     expect(isWellFormedJobId('')).toBe(false);
     expect(isWellFormedJobId('x'.repeat(65))).toBe(false);

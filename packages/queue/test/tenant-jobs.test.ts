@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
-import { RETENTION } from '../src/job-options.ts';
+import { DEFAULT_RETENTION } from '../src/job-options.ts';
 import type { JobState, JobView } from '../src/job-view.ts';
 import { offloadKeys } from '../src/keys.ts';
 import { QueueQuotaExceededError, TenantJobs } from '../src/tenant-jobs.ts';
@@ -25,6 +25,7 @@ describe('the per-tenant job index', () => {
     const states = new Map<string, JobState>();
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 0,
+      indexRetentionMs: DEFAULT_RETENTION.failedMs,
       viewOf: jobsOf(states),
     });
     const now = Date.now();
@@ -55,10 +56,11 @@ describe('the per-tenant job index', () => {
     ]);
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 0,
+      indexRetentionMs: DEFAULT_RETENTION.failedMs,
       viewOf: jobsOf(states),
     });
     const now = Date.now();
-    await index.reserve('t', 'old', now - RETENTION.failedMs - 1000);
+    await index.reserve('t', 'old', now - DEFAULT_RETENTION.failedMs - 1000);
     await index.reserve('t', 'new', now);
     expect((await index.list('t', { limit: 10 })).jobs.map((j) => j.id)).toEqual(['new']);
   });
@@ -67,6 +69,7 @@ describe('the per-tenant job index', () => {
     const states = new Map<string, JobState>();
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 2,
+      indexRetentionMs: DEFAULT_RETENTION.failedMs,
       viewOf: jobsOf(states),
     });
     for (const id of ['a', 'b']) {

@@ -1,0 +1,43 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { testPrefix } from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { createRedis } from '../src/connection.ts';
+import { JobIds } from '../src/job-ids.ts';
+import { isWellFormedJobId } from '../src/job-options.ts';
+import { offloadKeys } from '../src/keys.ts';
+
+const redis = createRedis(testRedisUrl(), 'worker');
+afterAll(() => redis.disconnect());
+
+describe('job ids', () => {
+  it('are unguessable, well formed, and tell when they were issued to their tenant', async () => {
+    const ids = await JobIds.load(redis, offloadKeys(testPrefix()));
+    const now = Date.UTC(2026, 0, 1, 12, 0, 0);
+    const issued = Array.from({ length: 1000 }, () => ids.issue('acme', now));
+    expect(new Set(issued).size).toBe(1000);
+    for (const id of issued) {
+      expect(id).toMatch(/^[A-Za-z0-9_-]{27}$/);
+      expect(isWellFormedJobId(id)).toBe(true);
+      expect(ids.issuedAt(id, 'acme')).toBe(now);
+    }
+  });
+
+  it('does not vouch for an id never issued, altered, or issued to another tenant', async () => {
+    const ids = await JobIds.load(redis, offloadKeys(testPrefix()));
+    const id = ids.issue('acme');
+    const flipped = `${id.slice(0, 3)}${id[3] === 'A' ? 'B' : 'A'}${id.slice(4)}`;
+    expect(ids.issuedAt(id, 'other')).toBeNull();
+    expect(ids.issuedAt(flipped, 'acme')).toBeNull();
+    expect(ids.issuedAt('AAAAAAAAAAAAAAAAAAAAAAAAAAA', 'acme')).toBeNull();
+    expect(ids.issuedAt('short', 'acme')).toBeNull();
+  });
+
+  it('share one secret across processes of a deployment, and not across deployments', async () => {
+    const keys = offloadKeys(testPrefix());
+    const [a, b] = await Promise.all([JobIds.load(redis, keys), JobIds.load(redis, keys)]);
+    const elsewhere = await JobIds.load(redis, offloadKeys(testPrefix()));
+    const id = a.issue('acme');
+    expect(b.issuedAt(id, 'acme')).not.toBeNull();
+    expect(elsewhere.issuedAt(id, 'acme')).toBeNull();
+  });
+});
