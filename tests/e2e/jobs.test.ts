@@ -241,6 +241,35 @@ describe('cancel', () => {
   });
 });
 
+describe('the per-tenant quota', () => {
+  it('frees the place of a finished job at once, so a tenant at its quota can submit again', async () => {
+    const limited = await startApi({ redisUrl, prefix, registry, maxOpenJobsPerTenant: 2 });
+    try {
+      const limitedHttp = client(limited.url);
+      await worker({ concurrency: 2 });
+      const first = await Promise.all(
+        [0, 1].map(() => limitedHttp.submit('test.sleep', { ms: 300 })),
+      );
+      const over = await limitedHttp.call('POST', '/v1/jobs', {
+        task: 'test.echo',
+        input: { value: 'x' },
+      });
+      expect(over.status).toBe(429);
+      expect(over.body.code).toBe('queue_quota_exceeded');
+      for (const job of first) expect((await limitedHttp.get(job.id, 10)).state).toBe('completed');
+      // Twice over, with no pause: each finish is taken off the count by the worker itself.
+      for (let round = 0; round < 2; round++) {
+        const next = await Promise.all(
+          [0, 1].map(() => limitedHttp.submit('test.echo', { value: 'y' })),
+        );
+        for (const job of next) expect((await limitedHttp.get(job.id, 10)).state).toBe('completed');
+      }
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe('the fleet', () => {
   it('shares one queue between two worker processes', async () => {
     const one = await worker({ concurrency: 1 });

@@ -51,7 +51,7 @@ describe('POST /v1/jobs — happy path', () => {
       startedAt: null,
       finishedAt: null,
     });
-    expect(view.id).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(view.id).toMatch(/^[A-Za-z0-9_-]{27}$/);
     expect(Date.parse(view.createdAt)).toBeGreaterThan(Date.now() - 60_000);
 
     const again = await api.app.request(`/v1/jobs/${view.id}`);

@@ -133,7 +133,7 @@ const body = fc.oneof(
 );
 
 const jobId = fc.oneof(
-  fc.stringMatching(/^[A-Za-z0-9_-]{22}$/),
+  fc.stringMatching(/^[A-Za-z0-9_-]{27}$/),
   fc.constantFrom(...PROTO, '..', '%2e%2e', 'a%2Fb', '%00', 'x'.repeat(500)),
   fc.string({ unit: 'binary', maxLength: 30 }).map(encodeURIComponent),
 );

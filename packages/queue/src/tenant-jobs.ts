@@ -82,7 +82,13 @@ export interface JobPage {
 /** Most index entries one list call reads, so a filter matching nothing cannot scan a tenant's whole history. */
 const MAX_SCANNED_PER_PAGE = 500;
 
+/** Open-set entries one prune looks at, oldest first. */
+const PRUNE_BATCH = 200;
+/** Least time between two prunes of one tenant's open set in one process, ms. */
+const PRUNE_EVERY_MS = 1000;
+
 export class TenantJobs {
+  private readonly prunedAt = new Map<string, number>();
   constructor(
     private readonly redis: Redis,
     private readonly keys: OffloadKeys,
@@ -149,9 +155,18 @@ export class TenantJobs {
     return reserved === 1;
   }
 
+  /**
+   * Workers take finished jobs out of the open set (queue-worker.ts) and cancels
+   * do too; this catches the rest (a job removed from the dashboard, a worker
+   * that died between finishing and telling). It looks at the oldest
+   * PRUNE_BATCH entries only, at most once per PRUNE_EVERY_MS per tenant and
+   * process: a tenant at its quota costs a bounded amount of work per submit.
+   */
   private async pruneFinished(tenant: string, now: number): Promise<void> {
+    if (now - (this.prunedAt.get(tenant) ?? 0) < PRUNE_EVERY_MS) return;
+    this.prunedAt.set(tenant, now);
     const key = this.keys.tenantOpenJobs(tenant);
-    const entries = await this.redis.zrange(key, 0, -1, 'WITHSCORES');
+    const entries = await this.redis.zrange(key, 0, PRUNE_BATCH - 1, 'WITHSCORES');
     const done: string[] = [];
     await Promise.all(
       pairs(entries).map(async ({ id, createdAt }) => {

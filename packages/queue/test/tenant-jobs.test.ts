@@ -5,7 +5,7 @@ import { createRedis } from '../src/connection.ts';
 import { DEFAULT_RETENTION } from '../src/job-options.ts';
 import type { JobState, JobView } from '../src/job-view.ts';
 import { offloadKeys } from '../src/keys.ts';
-import { QueueQuotaExceededError, TenantJobs } from '../src/tenant-jobs.ts';
+import { forgetOpenJob, QueueQuotaExceededError, TenantJobs } from '../src/tenant-jobs.ts';
 
 const redis = createRedis(testRedisUrl(), 'worker');
 afterAll(() => redis.disconnect());
@@ -67,7 +67,8 @@ describe('the per-tenant job index', () => {
 
   it('holds a tenant to its quota of unfinished jobs, counting again once some finish', async () => {
     const states = new Map<string, JobState>();
-    const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
+    const keys = offloadKeys(testPrefix());
+    const index = new TenantJobs(redis, keys, {
       maxOpenJobs: 2,
       indexRetentionMs: DEFAULT_RETENTION.failedMs,
       viewOf: jobsOf(states),
@@ -79,8 +80,13 @@ describe('the per-tenant job index', () => {
     await expect(index.reserve('t', 'c')).rejects.toBeInstanceOf(QueueQuotaExceededError);
     // Quotas are per tenant.
     await index.reserve('other', 'x');
+    // A job that finished without its worker saying so is found by the next prune (once a second).
     states.set('a', 'completed');
-    await index.reserve('t', 'c');
+    await index.reserve('t', 'c', Date.now() + 1500);
     await expect(index.reserve('t', 'd')).rejects.toBeInstanceOf(QueueQuotaExceededError);
+    // A worker that finishes a job frees its place at once.
+    states.set('b', 'completed');
+    await forgetOpenJob(redis, keys, 't', 'b');
+    await index.reserve('t', 'd');
   });
 });
