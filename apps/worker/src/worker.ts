@@ -5,13 +5,13 @@ import {
   type FinishedAttempt,
   HandBack,
   HEARTBEAT_EVERY_MS,
+  HistoryRecorder,
   JobFailure,
   type JobRunner,
   type OffloadKeys,
   type QueueWorker,
   type Redis,
   type Retention,
-  recordAttempt,
   removeHeartbeat,
   startQueueWorker,
   writeHeartbeat,
@@ -64,6 +64,9 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
   let jobsDone = 0;
   let closing = false;
 
+  const history = new HistoryRecorder(redis, keys, (err) =>
+    logger.debug({ err: err.message }, 'history not written'),
+  );
   const cancels = await CancelListener.start(redis, keys, (jobId) => {
     const entry = running.get(jobId);
     if (!entry) return;
@@ -96,9 +99,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
           ...(job.attempt === 1 && { waitMs: startedMs - job.queuedAt }),
         };
         deps.onAttemptEnd?.(attempt);
-        recordAttempt(redis, keys, attempt).catch((err: Error) =>
-          log.debug({ err: err.message }, 'history not written'),
-        );
+        history.add(attempt);
       };
       try {
         // The cancel may have been announced while this check was on its way: the listener sets the flag.
@@ -197,6 +198,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       clearInterval(heartbeat);
       cancels.close();
       await pool.close();
+      await history.close().catch(() => {});
       await removeHeartbeat(redis, keys, id).catch(() => {});
       logger.info({ jobsDone }, 'worker stopped');
     },

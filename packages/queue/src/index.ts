@@ -17,9 +17,9 @@ export {
   HISTORY_TTL_MS,
   type History,
   type HistoryPoint,
+  HistoryRecorder,
   type HistorySeries,
   LATENCY_BOUNDS_MS,
-  recordAttempt,
 } from './history.ts';
 export { IdempotencyConflictError } from './idempotency.ts';
 export { DEFAULT_RETENTION, type Retention } from './job-options.ts';

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
-import { HISTORY_TTL_MS, percentile, readHistory, recordAttempt } from '../src/history.ts';
+import { HISTORY_TTL_MS, HistoryRecorder, percentile, readHistory } from '../src/history.ts';
 import { offloadKeys } from '../src/keys.ts';
 
 const redis = createRedis(testRedisUrl(), 'worker');
@@ -11,6 +11,7 @@ afterAll(() => redis.quit());
 describe('throughput and latency history', () => {
   it('counts outcomes per minute and reads wait and run percentiles back per task and per queue', async () => {
     const keys = offloadKeys(testPrefix());
+    const recorder = new HistoryRecorder(redis, keys);
     const now = Date.UTC(2026, 0, 1, 12, 30, 30);
     const minuteAgo = now - 60_000;
     const attempts = [
@@ -22,20 +23,21 @@ describe('throughput and latency history', () => {
       { outcome: 'completed' as const, waitMs: 4000, runMs: 2000 },
     ];
     for (const attempt of attempts) {
-      await recordAttempt(redis, keys, {
+      recorder.add({
         queue: 'default',
         task: 'primes.count',
         finishedAt: now,
         ...attempt,
       });
     }
-    await recordAttempt(redis, keys, {
+    recorder.add({
       queue: 'default',
       task: 'cpu.burn',
       outcome: 'failed',
       runMs: 300,
       finishedAt: minuteAgo,
     });
+    await recorder.close();
 
     const history = await readHistory(redis, keys, 1, now);
     expect(history.stepMinutes).toBe(1);
@@ -68,9 +70,10 @@ describe('throughput and latency history', () => {
 
   it('groups minutes into steps over longer spans, as rates per minute', async () => {
     const keys = offloadKeys(testPrefix());
+    const recorder = new HistoryRecorder(redis, keys);
     const now = Date.UTC(2026, 0, 1, 12, 0, 0);
     for (const offset of [0, 1, 2]) {
-      await recordAttempt(redis, keys, {
+      recorder.add({
         queue: 'q',
         task: 't',
         outcome: 'completed',
@@ -79,6 +82,7 @@ describe('throughput and latency history', () => {
         finishedAt: now - offset * 60_000,
       });
     }
+    await recorder.close();
     const history = await readHistory(redis, keys, 6, now);
     expect(history.stepMinutes).toBe(6);
     const points = history.series[0]?.points ?? [];
