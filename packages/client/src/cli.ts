@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { OffloadClient } from './client.ts';
+import { loadCliEnv } from './env.ts';
 import { OfflineError, ProblemError } from './errors.ts';
 import type { Job, JobState, SubmitOptions, TaskName } from './types.ts';
 
@@ -54,9 +55,17 @@ const { values: flags, positionals } = (() => {
 
 /** Pretty output with a live progress bar on a terminal; JSON lines otherwise. */
 const pretty = process.stdout.isTTY === true && !flags.json;
+const env = (() => {
+  try {
+    return loadCliEnv();
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
+  }
+})();
 const client = new OffloadClient({
-  baseUrl: process.env.OFFLOAD_URL || 'http://127.0.0.1:3000',
-  ...(process.env.OFFLOAD_API_KEY && { apiKey: process.env.OFFLOAD_API_KEY }),
+  baseUrl: env.OFFLOAD_URL,
+  ...(env.OFFLOAD_API_KEY && { apiKey: env.OFFLOAD_API_KEY }),
 });
 
 function number(name: string, value: string | undefined): number | undefined {
