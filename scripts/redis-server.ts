@@ -54,9 +54,17 @@ export function freePort(): Promise<number> {
 }
 
 /**
+ * Longest hash value Redis still stores in a compact listpack, bytes (Redis'
+ * default: 64). A job's hash holds longer values (its data and options), so at
+ * the default every job hash becomes a hashtable of about 1 KB; docker-compose.yml
+ * sets the same value. bench/RESULTS.md (memory) has the measured saving.
+ */
+export const HASH_MAX_LISTPACK_VALUE = 1024;
+
+/**
  * Starts redis-server bound to 127.0.0.1 with the settings a job queue needs:
- * `maxmemory-policy noeviction` (an evicting Redis silently loses jobs) and,
- * when asked, AOF with fsync every second.
+ * `maxmemory-policy noeviction` (an evicting Redis silently loses jobs), compact
+ * job hashes (HASH_MAX_LISTPACK_VALUE) and, when asked, AOF with fsync every second.
  */
 export async function startRedisServer(options: PrivateRedisOptions): Promise<PrivateRedis> {
   mkdirSync(options.dir, { recursive: true });
@@ -67,6 +75,7 @@ export async function startRedisServer(options: PrivateRedisOptions): Promise<Pr
     '--bind', '127.0.0.1',
     '--dir', options.dir,
     '--maxmemory-policy', 'noeviction',
+    '--hash-max-listpack-value', String(HASH_MAX_LISTPACK_VALUE),
     '--save', '',
     '--appendonly', options.appendOnly ? 'yes' : 'no',
     '--appendfsync', 'everysec',

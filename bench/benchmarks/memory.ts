@@ -15,8 +15,8 @@ const SETTLE_MS = 2000;
 const TARGET_WORKER_MB = 150;
 const TARGET_BYTES_PER_JOB = 1536;
 const MB = 1024 * 1024;
-/** hash-max-listpack-value tried beside Redis' default of 64 B. */
-const LISTPACK_VALUE_BYTES = 1024;
+/** Redis' own default hash-max-listpack-value, B, tried beside the project's (scripts/redis-server.ts). */
+const REDIS_DEFAULT_LISTPACK_VALUE = 64;
 
 async function usedMemory(stack: BenchStack): Promise<number> {
   const info = await stack.redis.info('memory');
@@ -72,6 +72,9 @@ export const memory: Benchmark = {
   async run(ctx) {
     const { stack } = ctx;
     const jobs = ctx.quick ? 500 : JOBS;
+    const listpackValue = Number(
+      ((await stack.redis.config('GET', 'hash-max-listpack-value')) as string[])[1],
+    );
     const rounds: Record<string, number>[] = [];
     for (let round = 0; round < ctx.rounds; round++) {
       const prefix = stack.prefix('mem');
@@ -107,16 +110,20 @@ export const memory: Benchmark = {
         r.rawBytesPerJobWithoutEvents = raw.withoutEvents;
         r.workerRssAfterJobsMb = stack.rssBytes(worker.pid) / MB;
         if (stack.redisKind === 'private') {
-          // Redis keeps a hash compact (listpack) only while every value is ≤ hash-max-listpack-value
-          // (64 B by default); Offload's job hash has longer ones (data, opts). What a larger limit saves:
-          await stack.redis.config('SET', 'hash-max-listpack-value', String(LISTPACK_VALUE_BYTES));
+          // Redis keeps a hash compact (listpack) only while every value is ≤ hash-max-listpack-value;
+          // Offload's job hash has values longer than Redis' default (data, opts). What the default costs:
+          await stack.redis.config(
+            'SET',
+            'hash-max-listpack-value',
+            String(REDIS_DEFAULT_LISTPACK_VALUE),
+          );
           try {
-            const compact = await bytesPerJob(stack, prefix, jobs, () =>
+            const loose = await bytesPerJob(stack, prefix, jobs, () =>
               submit(api.http, 'cpu.burn', { ms: 0 }),
             );
-            r.bytesPerJobListpack = compact.all;
+            r.bytesPerJobRedisDefault = loose.all;
           } finally {
-            await stack.redis.config('SET', 'hash-max-listpack-value', '64');
+            await stack.redis.config('SET', 'hash-max-listpack-value', String(listpackValue));
           }
         }
         ctx.log(`memory round ${round + 1}: ${JSON.stringify(r)}`);
@@ -142,7 +149,7 @@ export const memory: Benchmark = {
         },
         {
           benchmark: 'memory',
-          figure: `Redis bytes per retained finished job (${jobs} tiny jobs)`,
+          figure: `Redis bytes per retained finished job (${jobs} tiny jobs, hash-max-listpack-value ${listpackValue})`,
           unit: 'B/job',
           offload: of('bytesPerJob'),
           baseline: { name: 'raw BullMQ job, default options', value: of('rawBytesPerJob') },
@@ -164,9 +171,20 @@ export const memory: Benchmark = {
             value: of('bytesPerJobWithoutEvents') / of('rawBytesPerJobWithoutEvents'),
           },
         },
+        ...(rounds.every((r) => r.bytesPerJobRedisDefault !== undefined)
+          ? [
+              {
+                benchmark: 'memory',
+                figure: `the same with Redis' default hash-max-listpack-value ${REDIS_DEFAULT_LISTPACK_VALUE}`,
+                unit: 'B/job',
+                offload: of('bytesPerJobRedisDefault'),
+              },
+            ]
+          : []),
       ],
       details: {
-        listpackValueBytes: LISTPACK_VALUE_BYTES,
+        listpackValueBytes: listpackValue,
+        redisDefaultListpackValueBytes: REDIS_DEFAULT_LISTPACK_VALUE,
         executors: EXECUTORS,
         jobs,
         settleMs: SETTLE_MS,
