@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
+import { luaScript } from './lua-script.ts';
 
 /** How long an Idempotency-Key keeps standing for its job, ms: a day, as Stripe does. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
@@ -120,6 +121,7 @@ local value = redis.call('GET', KEYS[1])
 if value and cjson.decode(value).jobId == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 `;
+const release = luaScript('release_idempotency_key', 1, RELEASE);
 
 export async function releaseIdempotencyKey(
   redis: Redis,
@@ -128,5 +130,5 @@ export async function releaseIdempotencyKey(
   key: string,
   jobId: string,
 ): Promise<void> {
-  await redis.eval(RELEASE, 1, keyOf(keys, tenant, key), jobId);
+  await release(redis, [keyOf(keys, tenant, key)], [jobId]);
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { OffloadKeys } from './keys.ts';
+import { luaScript } from './lua-script.ts';
 
 export interface RateLimit {
   /** Requests allowed per window. */
@@ -32,17 +33,7 @@ end
 return {count, ttl}
 `;
 
-type WithTake = Redis & {
-  offloadTakeRate(key: string, windowMs: number): Promise<[number, number]>;
-};
-
-function withTake(redis: Redis): WithTake {
-  // defineCommand sends EVALSHA and falls back to EVAL once per connection.
-  if (!('offloadTakeRate' in redis)) {
-    redis.defineCommand('offloadTakeRate', { numberOfKeys: 1, lua: TAKE });
-  }
-  return redis as WithTake;
-}
+const take = luaScript('take_rate', 1, TAKE);
 
 /** Counts one request of `identity` and says whether it fits the limit. */
 export async function takeRateLimit(
@@ -51,6 +42,9 @@ export async function takeRateLimit(
   identity: string,
   { limit, windowMs }: RateLimit,
 ): Promise<RateLimitDecision> {
-  const [count, ttl] = await withTake(redis).offloadTakeRate(keys.rateLimit(identity), windowMs);
+  const [count, ttl] = (await take(redis, [keys.rateLimit(identity)], [windowMs])) as [
+    number,
+    number,
+  ];
   return { allowed: count <= limit, remaining: Math.max(0, limit - count), resetMs: ttl };
 }

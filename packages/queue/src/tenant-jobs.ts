@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import { isFinal, type JobState, type JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
+import { luaScript } from './lua-script.ts';
 
 /**
  * Per-tenant bookkeeping beside BullMQ: an index of each tenant's jobs by
@@ -42,6 +43,7 @@ redis.call('PEXPIRE', KEYS[1], keep)
 redis.call('PEXPIRE', KEYS[2], keep)
 return 1
 `;
+const reserve = luaScript('reserve', 2, RESERVE);
 
 /** Takes a finished (or canceled) job out of its tenant's open set: it no longer counts against the quota. */
 export async function forgetOpenJob(
@@ -142,15 +144,10 @@ export class TenantJobs {
   }
 
   private async tryReserve(tenant: string, jobId: string, now: number): Promise<boolean> {
-    const reserved = await this.redis.eval(
-      RESERVE,
-      2,
-      this.keys.tenantOpenJobs(tenant),
-      this.keys.tenantJobs(tenant),
-      jobId,
-      now,
-      this.options.maxOpenJobs,
-      this.options.indexRetentionMs,
+    const reserved = await reserve(
+      this.redis,
+      [this.keys.tenantOpenJobs(tenant), this.keys.tenantJobs(tenant)],
+      [jobId, now, this.options.maxOpenJobs, this.options.indexRetentionMs],
     );
     return reserved === 1;
   }
