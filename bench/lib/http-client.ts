@@ -89,12 +89,15 @@ export interface OpenLoopOptions {
 export interface OpenLoopResult {
   /** Latency of each answered request after the warm-up, by request name, ms. */
   latencies: Record<string, number[]>;
-  /** Answers other than 2xx, and requests that failed outright, by status (0: no answer). */
+  /** Answers other than 2xx, and requests that failed outright, by status (0: no answer; `dropped`: not sent, see MAX_OUTSTANDING). */
   errors: number;
   errorStatuses: Record<string, number>;
   /** Requests sent later than scheduled by more than 1 ms: the generator itself fell behind. */
   lateSends: number;
 }
+
+/** Most requests of an open-loop run waiting for their answer at once; beyond it a request is dropped, not sent. */
+const MAX_OUTSTANDING = 1000;
 
 /**
  * An open-loop load: requests leave on a fixed schedule whatever the server
@@ -109,7 +112,7 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   const latencies: Record<string, number[]> = Object.fromEntries(requests.map((r) => [r.name, []]));
   let errors = 0;
   const errorStatuses: Record<string, number> = {};
-  const failed = (status: number) => {
+  const failed = (status: number | 'dropped') => {
     errors++;
     errorStatuses[status] = (errorStatuses[status] ?? 0) + 1;
   };
@@ -121,6 +124,9 @@ export async function openLoop(options: OpenLoopOptions): Promise<OpenLoopResult
   const fire = (index: number, scheduledAt: number) => {
     const spec = requests[index % requests.length] as LoadRequest;
     const counted = scheduledAt - start >= warmupMs;
+    // A server slower than the rate would otherwise build an unbounded queue in this client,
+    // which it then works through for minutes after the run, looking wedged to any later probe.
+    if (inFlight.size >= MAX_OUTSTANDING) return failed('dropped');
     const done = client.send(spec.method, spec.path, spec.body).then(
       (answer) => {
         const latency = performance.now() - scheduledAt;
