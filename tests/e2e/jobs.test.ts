@@ -287,14 +287,15 @@ describe('the fleet', () => {
     expect(ready.body).toMatchObject({ status: 'ready', workers: 2 });
   });
 
-  it('publishes a heartbeat with what each worker runs', async () => {
+  it('publishes a heartbeat with what each worker runs, as soon as a job starts', async () => {
     const w = await worker({ concurrency: 2 });
     const job = await http.submit('cpu.burn', { ms: 8000 });
     await http.until(job.id, (v) => v.state === 'running');
     const redis = createRedis(redisUrl, 'worker');
     try {
       let beat: Awaited<ReturnType<typeof readFleet>>[number] | undefined;
-      const deadline = Date.now() + 8000;
+      // Well before the next regular beat (every 5 s): a start is published on its own.
+      const deadline = Date.now() + 1500;
       while (!beat?.running.length && Date.now() < deadline) {
         [beat] = await readFleet(redis, offloadKeys(prefix));
         await new Promise((r) => setTimeout(r, 200));
@@ -308,6 +309,11 @@ describe('the fleet', () => {
         jobsDone: expect.any(Number),
         startedAt: expect.any(String),
       });
+      // And its end, the same way.
+      await http.call('DELETE', `/v1/jobs/${job.id}`);
+      await expect
+        .poll(async () => (await readFleet(redis, offloadKeys(prefix)))[0], { timeout: 1500 })
+        .toMatchObject({ running: [], jobsDone: 1 });
     } finally {
       redis.disconnect();
     }

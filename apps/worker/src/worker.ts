@@ -43,6 +43,9 @@ export interface OffloadWorker {
   close(): Promise<void>;
 }
 
+/** Least time between two heartbeats written because a job started or ended, ms. */
+const BEAT_ON_CHANGE_MS = 250;
+
 interface RunningEntry {
   queue: string;
   task: string;
@@ -63,6 +66,9 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
   const running = new Map<string, RunningEntry>();
   let jobsDone = 0;
   let closing = false;
+  /** A heartbeat due because a job started or ended (see beatOnChange). */
+  let changeBeat: NodeJS.Timeout | null = null;
+  let lastChangeBeatAt = 0;
 
   const history = new HistoryRecorder(redis, keys, (err) =>
     logger.debug({ err: err.message }, 'history not written'),
@@ -85,6 +91,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       };
       running.set(job.id, entry);
       syncConcurrency();
+      beatOnChange();
       const log = logger.child({ jobId: job.id, task: job.task, attempt: job.attempt });
       const ended = (outcome: AttemptOutcome) => {
         const finishedAt = Date.now();
@@ -132,6 +139,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       } finally {
         running.delete(job.id);
         syncConcurrency();
+        beatOnChange();
       }
     };
 
@@ -180,6 +188,20 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
     }).catch((err: Error) => logger.debug({ err: err.message }, 'heartbeat not written'));
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
+  /**
+   * A job's start or end is published at once rather than at the next regular
+   * beat (up to HEARTBEAT_EVERY_MS later), so the fleet page shows what runs
+   * now; at most one extra beat per BEAT_ON_CHANGE_MS however many jobs pass.
+   */
+  function beatOnChange(): void {
+    if (changeBeat || closing) return;
+    const wait = Math.max(0, lastChangeBeatAt + BEAT_ON_CHANGE_MS - Date.now());
+    changeBeat = setTimeout(() => {
+      changeBeat = null;
+      lastChangeBeatAt = Date.now();
+      void beat();
+    }, wait);
+  }
 
   logger.info({ workerId: id, queues: deps.queues, concurrency: pool.size }, 'worker ready');
 
@@ -196,6 +218,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       await Promise.all(workers.map((worker) => worker.close()));
       clearTimeout(grace);
       clearInterval(heartbeat);
+      if (changeBeat) clearTimeout(changeBeat);
       cancels.close();
       await pool.close();
       await history.close().catch(() => {});
