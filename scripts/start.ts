@@ -21,8 +21,13 @@ try {
   console.error(`[start] ${err.message}`);
   process.exit(1);
 }
-if (redis.owned)
+if (redis.owned) {
   console.log(`[start] started a private Redis at ${redis.url} (data and log in .data/redis)`);
+} else {
+  const shown = new URL(redis.url);
+  if (shown.password) shown.password = '***';
+  console.log(`[start] using the Redis at ${shown.href}`);
+}
 
 const env = { ...process.env, REDIS_URL: redis.url };
 const node = `"${process.execPath}" --import tsx`;
