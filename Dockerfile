@@ -13,6 +13,7 @@ COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/client/package.json packages/client/
+COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 RUN npm ci --no-audit --no-fund
@@ -36,6 +37,7 @@ COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/client/package.json packages/client/
+COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

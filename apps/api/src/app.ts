@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
+import { ApiError, problemResponse } from '@offload/problem';
 import {
   IdempotencyConflictError,
   InvalidCursorError,
@@ -19,7 +20,6 @@ import { streamJobEvents } from './job-events.ts';
 import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
 import { missingJobError } from './missing-job.ts';
-import { ApiError, problemResponse } from './problem.ts';
 import { rateLimit } from './rate-limit.ts';
 import {
   cancelJobRoute,

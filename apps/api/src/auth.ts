@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { ApiError } from '@offload/problem';
 import type { MiddlewareHandler } from 'hono';
-import { ApiError } from './problem.ts';
 
 /** Tenant of every job while API keys are not configured (open development mode). */
 export const DEV_TENANT = 'dev';

@@ -1,7 +1,7 @@
+import { ApiError } from '@offload/problem';
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { every } from 'hono/combine';
-import { ApiError } from './problem.ts';
 
 // The JSON media types the request validator reads (`application/json`, `application/x+json`,
 // with parameters such as `; charset=utf-8`); anything else would reach it as an empty body.

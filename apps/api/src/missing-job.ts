@@ -1,5 +1,5 @@
+import { ApiError } from '@offload/problem';
 import type { JobQueues } from '@offload/queue';
-import { ApiError } from './problem.ts';
 
 /**
  * What to answer for an id with no job: 410 when it was issued to this tenant

@@ -1,7 +1,7 @@
+import { ApiError } from '@offload/problem';
 import type { JobQueues, RateLimit } from '@offload/queue';
 import type { MiddlewareHandler } from 'hono';
 import type { Caller } from './auth.ts';
-import { ApiError } from './problem.ts';
 
 /**
  * Per-key request rate limit, counted in Redis so that every API process

@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { ERROR_STATUS, type ErrorCode } from '@offload/problem';
 import type { TaskRegistry } from '@offload/tasks';
-import { ERROR_STATUS, type ErrorCode } from './problem.ts';
 import {
   getJobQuery,
   jobIdParams,

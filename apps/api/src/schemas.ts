@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
+import { ERROR_STATUS, type FieldError } from '@offload/problem';
 import { JOB_STATES } from '@offload/queue';
 import type { TaskRegistry } from '@offload/tasks';
-import { ERROR_STATUS, type FieldError } from './problem.ts';
 
 /**
  * The zod schemas of the HTTP API: they validate requests and, through

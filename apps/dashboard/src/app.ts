@@ -2,6 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
+import { ApiError, problemResponse } from '@offload/problem';
 import { isRedisUnavailable, type JobQueues } from '@offload/queue';
 import { Hono } from 'hono';
 import { csrf } from 'hono/csrf';
@@ -14,7 +15,6 @@ import { FleetTracker } from './fleet-tracker.ts';
 import { fleetPage } from './pages/fleet-page.ts';
 import { FLEET_PATH, QUEUES_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
-import { DashboardError, problemResponse } from './problem.ts';
 import { selfContained } from './self-contained.ts';
 
 export interface DashboardDeps {
@@ -92,9 +92,9 @@ export function createDashboard(deps: DashboardDeps) {
     .post('/jobs/:id/cancel', async (c) => {
       const id = c.req.param('id');
       const cancel = await jobs.cancelJobAsAdmin(id);
-      if (!cancel) throw new DashboardError('not_found', `No job has the id ${id}`);
+      if (!cancel) throw new ApiError('not_found', `No job has the id ${id}`);
       if (cancel.outcome === 'finished') {
-        throw new DashboardError(
+        throw new ApiError(
           'job_finished',
           `Job ${id} is already ${cancel.view.state}; nothing to cancel`,
         );
@@ -106,42 +106,37 @@ export function createDashboard(deps: DashboardDeps) {
     .get(THROUGHPUT_PATH, async (c) => {
       const hours = Number(c.req.query('hours') ?? 1);
       if (!HISTORY_SPANS.some((span) => span === hours)) {
-        throw new DashboardError(
-          'validation_failed',
-          `hours must be one of ${HISTORY_SPANS.join(', ')}`,
-        );
+        throw new ApiError('validation_failed', `hours must be one of ${HISTORY_SPANS.join(', ')}`);
       }
       return c.html(throughputPage({ history: await jobs.readHistory(hours), hours, open }));
     })
     .route(QUEUES_PATH, board.registerPlugin());
 
-  app.notFound((c) => problemResponse(c, new DashboardError('not_found', 'No such page')));
+  app.notFound((c) => problemResponse(c, new ApiError('not_found', 'No such page')));
   app.onError((err, c) => {
-    if (err instanceof DashboardError) return problemResponse(c, err);
+    if (err instanceof ApiError) return problemResponse(c, err);
     if (err instanceof HTTPException && err.status === 401) {
       return problemResponse(
         c,
-        new DashboardError('unauthorized', 'Sign in with ADMIN_USER and ADMIN_PASSWORD'),
-        { 'www-authenticate': err.getResponse().headers.get('www-authenticate') ?? 'Basic' },
+        new ApiError('unauthorized', 'Sign in with ADMIN_USER and ADMIN_PASSWORD', undefined, {
+          'www-authenticate': err.getResponse().headers.get('www-authenticate') ?? 'Basic',
+        }),
       );
     }
     if (err instanceof HTTPException && err.status === 403) {
       return problemResponse(
         c,
-        new DashboardError(
-          'cross_site_request',
-          'Changes are accepted from the dashboard itself only',
-        ),
+        new ApiError('cross_site_request', 'Changes are accepted from the dashboard itself only'),
       );
     }
     if (isRedisUnavailable(err)) {
       return problemResponse(
         c,
-        new DashboardError('redis_unavailable', 'Redis is unreachable; try again shortly'),
+        new ApiError('redis_unavailable', 'Redis is unreachable; try again shortly'),
       );
     }
     logger.error({ err, requestId: c.get('requestId') }, 'unhandled error');
-    return problemResponse(c, new DashboardError('internal', 'Something went wrong on our side'));
+    return problemResponse(c, new ApiError('internal', 'Something went wrong on our side'));
   });
   return app;
 }

@@ -1,14 +1,15 @@
 import type { Context } from 'hono';
 
 /**
- * The closed set of error codes the API answers with, and their HTTP status.
- * Adding a code means adding it here; the renderer below is the only place
- * that builds an error response.
+ * The closed set of error codes Offload's HTTP services (the API and the
+ * dashboard) answer with, and their HTTP status. Adding a code means adding it
+ * here; the renderer below is the only place that builds an error response.
  */
 export const ERROR_STATUS = {
   malformed_json: 400,
   json_too_deep: 400,
   unauthorized: 401,
+  cross_site_request: 403,
   not_found: 404,
   gone: 410,
   job_finished: 409,
@@ -30,6 +31,7 @@ const TITLES: Record<ErrorCode, string> = {
   malformed_json: 'Malformed JSON',
   json_too_deep: 'JSON nested too deeply',
   unauthorized: 'Unauthorized',
+  cross_site_request: 'Cross-site request refused',
   not_found: 'Not found',
   gone: 'Gone',
   job_finished: 'Job already finished',
