@@ -39,7 +39,7 @@ const idOf = <O>(job: JobRef<O>) => (typeof job === 'string' ? job : job.id);
  * and the `result` of the jobs it returns.
  *
  * ```ts
- * const offload = new OffloadClient({ apiKey: process.env.OFFLOAD_API_KEY });
+ * const offload = new OffloadClient({ baseUrl: 'http://127.0.0.1:3000', apiKey });
  * const job = await offload.submit('primes.count', { below: 1_000_000 });
  * const done = await offload.wait(job);
  * done.result?.count; // number
