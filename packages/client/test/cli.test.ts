@@ -76,7 +76,7 @@ describe('offload (not on a terminal: JSON lines)', () => {
     expect(submitted.code, submitted.stderr).toBe(0);
     const [job] = lines(submitted.stdout);
     const waited = await offload(['wait', job.id]);
-    expect(waited.code).toBe(0);
+    expect(waited.code, waited.stderr).toBe(0);
     expect(lines(waited.stdout).at(-1).job.result).toEqual({ count: 9592 });
 
     const status = await offload(['status', job.id]);

@@ -4,7 +4,7 @@ import type { OffloadKeys } from './keys.ts';
 
 /**
  * Job ids that prove their own issue. An id is 20 bytes, base64url:
- * 8 random bytes, the creation time (seconds since epoch, 4 bytes) and an
+ * 8 random bytes (63 random bits: see issue), the creation time (seconds since epoch, 4 bytes) and an
  * 8-byte HMAC-SHA256 tag over both and the owning tenant, keyed by a secret
  * this deployment keeps in Redis. Unguessable like a random id, and a missing
  * job's id still tells, with no per-job storage at all, whether it was issued
@@ -30,6 +30,9 @@ export class JobIds {
   issue(tenant: string, now = Date.now()): string {
     const id = Buffer.alloc(ID_BYTES);
     randomBytes(RANDOM_BYTES).copy(id);
+    // The first character then comes from A–Z and a–f: an id never starts with `-`, which
+    // command lines (`offload wait <id>`) would read as an option.
+    id[0] = (id[0] as number) & 0x7f;
     id.writeUInt32BE(Math.floor(now / 1000), RANDOM_BYTES);
     this.tag(id, tenant).copy(id, RANDOM_BYTES + TIME_BYTES);
     return id.toString('base64url');

@@ -22,6 +22,13 @@ describe('job ids', () => {
     }
   });
 
+  it('never start with a dash, so a command line does not take one for an option', async () => {
+    const ids = await JobIds.load(redis, offloadKeys(testPrefix()));
+    // Of random ids, 1 in 64 would start with `-`: 5,000 leave a chance of about 1e-34 to miss it.
+    const firsts = new Set(Array.from({ length: 5000 }, () => ids.issue('acme')[0]));
+    expect([...firsts].filter((c) => !/[A-Za-f]/.test(c as string))).toEqual([]);
+  });
+
   it('does not vouch for an id never issued, altered, or issued to another tenant', async () => {
     const ids = await JobIds.load(redis, offloadKeys(testPrefix()));
     const id = ids.issue('acme');
