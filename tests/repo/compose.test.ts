@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { HASH_MAX_LISTPACK_VALUE } from '../../scripts/redis-server.ts';
 
 /**
  * No Docker engine runs in the tests: these read docker-compose.yml and the
@@ -194,6 +195,10 @@ describe('docker compose: redis', () => {
 
   it('refuses writes rather than evicting jobs when memory runs out', () => {
     expect(redisOption('--maxmemory-policy')).toBe('noeviction');
+  });
+
+  it('keeps job hashes compact, as the private redis-server of npm start does', () => {
+    expect(Number(redisOption('--hash-max-listpack-value'))).toBe(HASH_MAX_LISTPACK_VALUE);
   });
 
   it('requires a password', () => {

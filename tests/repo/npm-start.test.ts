@@ -6,7 +6,12 @@ import { testRedisUrl } from '../support/redis-url.ts';
 
 let started: RunningProcess | undefined;
 afterEach(async () => {
-  await started?.stop('SIGKILL');
+  // SIGINT first: start.ts stops its children too, which SIGKILL of it alone would leave running.
+  if (started && started.child.exitCode === null) {
+    const killer = setTimeout(() => started?.child.kill('SIGKILL'), 10_000);
+    await started.stop('SIGINT');
+    clearTimeout(killer);
+  }
   started = undefined;
 });
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 
 /** Runs the script on `redis` with these keys and arguments. */
-export type LuaScript = (
+type LuaScript = (
   redis: Redis,
   keys: readonly string[],
   args: readonly (string | number)[],
