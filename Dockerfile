@@ -4,7 +4,7 @@
 # Both commands start `node` itself, never `npm run`: npm does not forward
 # SIGTERM, so a worker under it could not drain its running jobs.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1
 # Manifests before sources, so the dependency layer is reused until one changes.
@@ -25,7 +25,7 @@ COPY apps apps
 # stay external and come from the runtime stage's node_modules.
 RUN npm run build
 
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

@@ -24,7 +24,7 @@ await build({
   outdir: join(app, 'dist'),
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node22',
   format: 'esm',
   sourcemap: true,
   external: [...external],
