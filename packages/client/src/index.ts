@@ -14,4 +14,5 @@ export type {
   TaskInput,
   TaskName,
   TaskOutput,
+  TasksOf,
 } from './types.ts';

@@ -1,5 +1,5 @@
 import type { JobState, JobView, JobPage as WireJobPage } from '@offload/queue';
-import type { builtInTasks, TaskDefaults, TaskDefinition } from '@offload/tasks';
+import type { TaskDefaults, TaskDefinition } from '@offload/tasks';
 import type { z } from 'zod';
 
 /**
@@ -8,12 +8,23 @@ import type { z } from 'zod';
  * for a task does not compile.
  */
 
-/** A list of task definitions: the built-in ones, or a registry of your own. */
-export type TaskCatalog = readonly TaskDefinition<string, z.ZodType, z.ZodType>[];
-export type BuiltInTasks = typeof builtInTasks;
+type AnyTask = TaskDefinition<string, z.ZodType, z.ZodType>;
 
-export type TaskName<C extends TaskCatalog> = C[number]['name'];
-type TaskNamed<C extends TaskCatalog, N extends string> = Extract<C[number], { name: N }>;
+/**
+ * The tasks a server runs, as the client's type parameter: a task module's type
+ * (`typeof import('./my-tasks.ts')`, the very file OFFLOAD_TASKS names), or a
+ * list of task definitions.
+ */
+export type TaskCatalog = object;
+export type BuiltInTasks = typeof import('@offload/tasks/builtin');
+
+/** The task definitions a catalog holds: the list's items, or the module's exports made by defineTask. */
+export type TasksOf<C extends TaskCatalog> = C extends readonly AnyTask[]
+  ? C[number]
+  : Extract<C[keyof C], AnyTask>;
+
+export type TaskName<C extends TaskCatalog> = TasksOf<C>['name'];
+type TaskNamed<C extends TaskCatalog, N extends string> = Extract<TasksOf<C>, { name: N }>;
 /** What `submit` accepts for task N (fields with defaults may be left out). */
 export type TaskInput<C extends TaskCatalog, N extends TaskName<C>> = z.input<
   TaskNamed<C, N>['input']

@@ -48,11 +48,27 @@ export interface TaskDefinition<
   run(input: z.output<Input>, ctx: TaskContext): z.input<Output> | Promise<z.input<Output>>;
 }
 
-/** Declares a task; the identity function, there for inference of the input and output types. */
+/**
+ * Marks what defineTask made. `Symbol.for`, not a module-local symbol: a task
+ * file outside this repository may load its own copy of this package, and its
+ * tasks must still be recognised by the worker that loads it.
+ */
+const TASK_MARK = Symbol.for('offload.task');
+
+/**
+ * Declares a task: returns the definition, marked so that a worker loading a
+ * task module (OFFLOAD_TASKS) can tell tasks from the module's other exports.
+ */
 export function defineTask<Name extends string, Input extends z.ZodType, Output extends z.ZodType>(
   task: TaskDefinition<Name, Input, Output>,
 ): TaskDefinition<Name, Input, Output> {
+  Object.defineProperty(task, TASK_MARK, { value: true });
   return task;
+}
+
+/** True for a value defineTask returned, whichever copy of this package made it. */
+export function isTaskDefinition(value: unknown): value is TaskDefinition {
+  return typeof value === 'object' && value !== null && TASK_MARK in value;
 }
 
 /** Default queue of the built-in tasks. */

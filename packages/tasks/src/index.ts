@@ -2,6 +2,7 @@ export {
   type Backoff,
   DEFAULT_QUEUE,
   defineTask,
+  isTaskDefinition,
   type TaskContext,
   type TaskDefaults,
   type TaskDefinition,
