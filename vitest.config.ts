@@ -72,6 +72,7 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      { test: { name: 'examples', include: ['examples/*/test/**/*.test.ts'] } },
     ],
   },
 });
