@@ -1,4 +1,4 @@
-import type { JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
 import { type BenchContext, type Benchmark, WORKER_NICE } from '../lib/benchmark.ts';
 import {
   HttpClient,

@@ -1,4 +1,4 @@
-import type { JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
 import type { HttpClient } from './http-client.ts';
 
 /** Submits a job through POST /v1/jobs; resolves with its view. */

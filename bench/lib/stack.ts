@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { createRedis, offloadKeys, type Redis, readFleet } from '@offload/queue';
 import { freePort, type PrivateRedis, startRedisServer } from '../../scripts/redis-server.ts';
 import { type RunningProcess, startNodeProcess } from '../../tests/support/processes.ts';
+import { BENCH_TASK_MODULES } from '../fixtures/bench-tasks.ts';
 import { HttpClient, until } from './http-client.ts';
 import { sleep } from './stats.ts';
 
@@ -145,7 +146,10 @@ export class BenchStack {
     };
     const child =
       options.flavour === 'bench-tasks'
-        ? startNodeProcess('bench/fixtures/bench-worker.ts', env)
+        ? startNodeProcess('apps/worker/src/index.ts', {
+            ...env,
+            OFFLOAD_TASKS: BENCH_TASK_MODULES,
+          })
         : startNodeProcess('apps/worker/dist/index.js', env, { tsx: false });
     const worker = this.track(child);
     const keys = offloadKeys(options.prefix);

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { createRedis, type JobView, offloadKeys, readFleet } from '@offload/queue';
+import type { JobView } from '@offload/contract';
+import { createRedis, offloadKeys, readFleet } from '@offload/queue';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';

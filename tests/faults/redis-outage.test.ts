@@ -1,4 +1,4 @@
-import type { JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -186,7 +186,7 @@ describe('a Redis that may evict keys', () => {
     const redis = await killable();
     await redis.admin.config('SET', 'maxmemory-policy', 'allkeys-lru');
     const prefix = testPrefix();
-    const worker = startNodeProcess('tests/support/test-worker.ts', {
+    const worker = startNodeProcess('apps/worker/src/index.ts', {
       REDIS_URL: redis.url,
       OFFLOAD_PREFIX: prefix,
       WORKER_CONCURRENCY: '1',

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis, type JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
+import { createRedis } from '@offload/queue';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';

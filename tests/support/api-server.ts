@@ -1,9 +1,16 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
-import { JobQueues, type Retention } from '@offload/queue';
-import type { TaskRegistry } from '@offload/tasks';
+import {
+  createRedis,
+  JobQueues,
+  offloadKeys,
+  publishCatalog,
+  type Retention,
+} from '@offload/queue';
+import { catalogEntryOf, type TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
+import { TaskCatalog } from '../../apps/api/src/task-catalog.ts';
 
 export interface TestApi {
   url: string;
@@ -12,11 +19,28 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-/** The API on a real HTTP port, built the way apps/api/src/index.ts builds it. */
+/**
+ * Publishes a registry's tasks to the catalog, as a worker running them does
+ * at start: for API tests that need tasks but no worker.
+ */
+export async function publishTasks(redisUrl: string, prefix: string, registry: TaskRegistry) {
+  const redis = createRedis(redisUrl, 'worker');
+  try {
+    await publishCatalog(redis, offloadKeys(prefix), registry.list().map(catalogEntryOf));
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * The API on a real HTTP port, built the way apps/api/src/index.ts builds it:
+ * with no task code, reading the catalog from Redis. `registry`: tasks to
+ * publish first, as if workers running them had started.
+ */
 export async function startApi(options: {
   redisUrl: string;
   prefix: string;
-  registry: TaskRegistry;
+  registry?: TaskRegistry;
   listen?: boolean;
   /** API_KEYS; unset: open development mode (tenant `dev`). */
   apiKeys?: AppDeps['apiKeys'];
@@ -27,16 +51,19 @@ export async function startApi(options: {
   maxOpenJobsPerTenant?: number;
   retention?: Retention;
 }): Promise<TestApi> {
+  if (options.registry) await publishTasks(options.redisUrl, options.prefix, options.registry);
   const jobs = JobQueues.create({
     redisUrl: options.redisUrl,
     prefix: options.prefix,
-    queueNames: options.registry.queues(),
     maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
     ...(options.retention && { retention: options.retention }),
   });
+  const catalog = new TaskCatalog(jobs, pino({ level: 'silent' })).start();
+  // As a running API has after its first refresh: the published tasks and their queues known.
+  await catalog.list().catch(() => {});
   const app = createApp({
     jobs,
-    registry: options.registry,
+    catalog,
     logger: pino({ level: 'silent' }),
     maxBodyBytes: 64 * 1024,
     apiKeys: options.apiKeys ?? null,
@@ -44,7 +71,15 @@ export async function startApi(options: {
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
   });
   if (options.listen === false) {
-    return { url: '', jobs, app, close: () => jobs.close() };
+    return {
+      url: '',
+      jobs,
+      app,
+      close: async () => {
+        catalog.close();
+        await jobs.close();
+      },
+    };
   }
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
@@ -57,6 +92,7 @@ export async function startApi(options: {
     close: async () => {
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise((resolve) => server.close(resolve));
+      catalog.close();
       await jobs.close();
     },
   };

@@ -1,4 +1,4 @@
-import type { JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
 
 /** Small HTTP helpers over a real socket, as a client of the API would talk. */
 export function client(baseUrl: string, apiKey?: string) {

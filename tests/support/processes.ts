@@ -1,6 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { TEST_TASK_MODULES } from './test-tasks.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -92,20 +93,23 @@ export interface WorkerProcessEnv {
   graceMs?: number;
   /** Serve the misbehaving test tasks as well as the built-ins. */
   testTasks?: boolean;
+  /** OFFLOAD_TASKS; overrides testTasks. */
+  tasks?: string;
   /** More environment, e.g. WORKER_EXECUTOR_MEMORY_MB. */
   env?: Record<string, string>;
 }
 
 /** Starts a real worker process and waits until it takes jobs. */
 export async function startWorkerProcess(options: WorkerProcessEnv): Promise<RunningProcess> {
-  const entry = options.testTasks ? 'tests/support/test-worker.ts' : 'apps/worker/src/index.ts';
-  const worker = startNodeProcess(entry, {
+  const tasks = options.tasks ?? (options.testTasks ? TEST_TASK_MODULES : undefined);
+  const worker = startNodeProcess('apps/worker/src/index.ts', {
     REDIS_URL: options.redisUrl,
     OFFLOAD_PREFIX: options.prefix,
     WORKER_CONCURRENCY: String(options.concurrency ?? 2),
     WORKER_SHUTDOWN_GRACE_MS: String(options.graceMs ?? 5000),
     LOG_LEVEL: 'info',
     ...(options.queues && { WORKER_QUEUES: options.queues }),
+    ...(tasks && { OFFLOAD_TASKS: tasks }),
     ...options.env,
   });
   await worker.waitForLine(/worker ready/);

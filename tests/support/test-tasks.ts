@@ -1,135 +1,160 @@
 import { appendFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { builtInTasks, createRegistry, defineTask } from '@offload/tasks';
 import { z } from 'zod';
 
 /**
- * Tasks that exist only to misbehave, for tests. They are served by test
- * workers built with this registry and never by `npm start` or the image.
+ * Tasks that exist only to misbehave, for tests: a task module that test
+ * workers list in OFFLOAD_TASKS (TEST_TASK_MODULES), never `npm start` or the image.
  */
 const none = z.strictObject({});
 const defaults = { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 50 } } as const;
 
 export const TEST_QUEUE = 'test-other';
 
+export const testEcho = defineTask({
+  name: 'test.echo',
+  description: 'Returns its input after reporting progress.',
+  queue: 'default',
+  input: z.strictObject({ value: z.string() }),
+  output: z.object({ value: z.string() }),
+  defaults,
+  run: (input, ctx) => {
+    ctx.progress(50);
+    ctx.log(`echo ${input.value}`);
+    return { value: input.value };
+  },
+});
+
+export const testEchoOther = defineTask({
+  name: 'test.echo-other',
+  description: 'test.echo on another queue.',
+  queue: TEST_QUEUE,
+  input: z.strictObject({ value: z.string() }),
+  output: z.object({ value: z.string() }),
+  defaults,
+  run: (input) => ({ value: input.value }),
+});
+
+export const testThrow = defineTask({
+  name: 'test.throw',
+  description: 'Always throws.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults: { ...defaults, attempts: 3 },
+  run: () => {
+    throw new Error('boom from test.throw');
+  },
+});
+
+export const testSleep = defineTask({
+  name: 'test.sleep',
+  description: 'Waits `ms` without using the CPU; honours its AbortSignal.',
+  queue: 'default',
+  input: z.strictObject({ ms: z.number().int().min(0) }),
+  output: z.object({ sleptMs: z.number() }),
+  defaults,
+  run: (input, ctx) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => resolve({ sleptMs: input.ms }), input.ms);
+      ctx.signal.addEventListener('abort', () => {
+        clearTimeout(timer);
+        reject(ctx.signal.reason);
+      });
+    }),
+});
+
+export const testLoop = defineTask({
+  name: 'test.loop',
+  description: 'Loops forever on the CPU.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults: { ...defaults, timeoutMs: 1000 },
+  run: () => {
+    for (;;) {}
+  },
+});
+
+export const testHang = defineTask({
+  name: 'test.hang',
+  description: 'Returns a promise that never settles and ignores its signal.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults: { ...defaults, timeoutMs: 1000 },
+  run: () => new Promise<never>(() => {}),
+});
+
+export const testExit = defineTask({
+  name: 'test.exit',
+  description: 'Calls process.exit.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults: { ...defaults, attempts: 2 },
+  run: () => process.exit(3),
+});
+
+export const testTimerThrow = defineTask({
+  name: 'test.timer-throw',
+  description: 'Throws from a timer, outside any promise chain.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults,
+  run: () =>
+    new Promise<never>(() => {
+      setTimeout(() => {
+        throw new Error('thrown from a timer');
+      }, 10);
+    }),
+});
+
+export const testMark = defineTask({
+  name: 'test.mark',
+  description: 'Appends `token` to `file` when it starts, then burns the CPU for `ms`.',
+  queue: 'default',
+  input: z.strictObject({ file: z.string(), token: z.string(), ms: z.number().int().min(0) }),
+  output: z.object({ token: z.string() }),
+  defaults: { ...defaults, timeoutMs: 120_000 },
+  run: (input) => {
+    appendFileSync(input.file, `${input.token}\n`);
+    const end = Date.now() + input.ms;
+    while (Date.now() < end) {}
+    return { token: input.token };
+  },
+});
+
+export const testHeap = defineTask({
+  name: 'test.heap',
+  description: 'Allocates until the heap is exhausted.',
+  queue: 'default',
+  input: none,
+  output: z.never(),
+  defaults,
+  run: () => {
+    const hoard: number[][] = [];
+    for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));
+  },
+});
+
+/** Every test task, for tests that list them. */
 export const testTasks = [
-  defineTask({
-    name: 'test.echo',
-    description: 'Returns its input after reporting progress.',
-    queue: 'default',
-    input: z.strictObject({ value: z.string() }),
-    output: z.object({ value: z.string() }),
-    defaults,
-    run: (input, ctx) => {
-      ctx.progress(50);
-      ctx.log(`echo ${input.value}`);
-      return { value: input.value };
-    },
-  }),
-  defineTask({
-    name: 'test.echo-other',
-    description: 'test.echo on another queue.',
-    queue: TEST_QUEUE,
-    input: z.strictObject({ value: z.string() }),
-    output: z.object({ value: z.string() }),
-    defaults,
-    run: (input) => ({ value: input.value }),
-  }),
-  defineTask({
-    name: 'test.throw',
-    description: 'Always throws.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults: { ...defaults, attempts: 3 },
-    run: () => {
-      throw new Error('boom from test.throw');
-    },
-  }),
-  defineTask({
-    name: 'test.sleep',
-    description: 'Waits `ms` without using the CPU; honours its AbortSignal.',
-    queue: 'default',
-    input: z.strictObject({ ms: z.number().int().min(0) }),
-    output: z.object({ sleptMs: z.number() }),
-    defaults,
-    run: (input, ctx) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => resolve({ sleptMs: input.ms }), input.ms);
-        ctx.signal.addEventListener('abort', () => {
-          clearTimeout(timer);
-          reject(ctx.signal.reason);
-        });
-      }),
-  }),
-  defineTask({
-    name: 'test.loop',
-    description: 'Loops forever on the CPU.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults: { ...defaults, timeoutMs: 1000 },
-    run: () => {
-      for (;;) {}
-    },
-  }),
-  defineTask({
-    name: 'test.hang',
-    description: 'Returns a promise that never settles and ignores its signal.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults: { ...defaults, timeoutMs: 1000 },
-    run: () => new Promise<never>(() => {}),
-  }),
-  defineTask({
-    name: 'test.exit',
-    description: 'Calls process.exit.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults: { ...defaults, attempts: 2 },
-    run: () => process.exit(3),
-  }),
-  defineTask({
-    name: 'test.timer-throw',
-    description: 'Throws from a timer, outside any promise chain.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults,
-    run: () =>
-      new Promise<never>(() => {
-        setTimeout(() => {
-          throw new Error('thrown from a timer');
-        }, 10);
-      }),
-  }),
-  defineTask({
-    name: 'test.mark',
-    description: 'Appends `token` to `file` when it starts, then burns the CPU for `ms`.',
-    queue: 'default',
-    input: z.strictObject({ file: z.string(), token: z.string(), ms: z.number().int().min(0) }),
-    output: z.object({ token: z.string() }),
-    defaults: { ...defaults, timeoutMs: 120_000 },
-    run: (input) => {
-      appendFileSync(input.file, `${input.token}\n`);
-      const end = Date.now() + input.ms;
-      while (Date.now() < end) {}
-      return { token: input.token };
-    },
-  }),
-  defineTask({
-    name: 'test.heap',
-    description: 'Allocates until the heap is exhausted.',
-    queue: 'default',
-    input: none,
-    output: z.never(),
-    defaults,
-    run: () => {
-      const hoard: number[][] = [];
-      for (;;) hoard.push(new Array(1_000_000).fill(hoard.length));
-    },
-  }),
+  testEcho,
+  testEchoOther,
+  testThrow,
+  testSleep,
+  testLoop,
+  testHang,
+  testExit,
+  testTimerThrow,
+  testMark,
+  testHeap,
 ];
 
 export const registry = createRegistry([...builtInTasks, ...testTasks]);
+
+/** OFFLOAD_TASKS of a worker that runs the built-ins and these tasks. */
+export const TEST_TASK_MODULES = `@offload/tasks/builtin,${fileURLToPath(import.meta.url)}`;

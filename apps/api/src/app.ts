@@ -10,16 +10,16 @@ import {
   type RateLimit,
   RedisMisconfiguredError,
 } from '@offload/queue';
-import type { TaskRegistry } from '@offload/tasks';
 import { Scalar } from '@scalar/hono-api-reference';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { type ApiKey, apiKeyAuth, type Caller } from './auth.ts';
 import { streamJobEvents } from './job-events.ts';
 import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
 import { missingJobError } from './missing-job.ts';
+import { openApiDocument } from './openapi-document.ts';
 import { rateLimit } from './rate-limit.ts';
 import {
   cancelJobRoute,
@@ -33,11 +33,13 @@ import {
   submitJobRoute,
   tasksRoute,
 } from './routes.ts';
-import { fieldErrors } from './schemas.ts';
+import { fieldErrors, type JobRequest } from './schemas.ts';
+import type { CatalogTask, TaskCatalog } from './task-catalog.ts';
 
 export interface AppDeps {
   jobs: JobQueues;
-  registry: TaskRegistry;
+  /** The tasks workers publish; the API imports no task code. */
+  catalog: TaskCatalog;
   logger: Logger;
   /** API_KEYS; null: open development mode, every job belongs to tenant `dev`. */
   apiKeys: readonly ApiKey[] | null;
@@ -61,31 +63,16 @@ const DEFAULT_PAGE_SIZE = 20;
  * flood of heavy jobs cannot slow its answers.
  */
 export function createApp(deps: AppDeps) {
-  const { jobs, registry, logger } = deps;
+  const { jobs, catalog, logger } = deps;
   const metrics = createApiMetrics({ jobs, logger });
-  const knownTasks = registry
-    .list()
-    .map((t) => t.name)
-    .join(', ');
-  const taskList = registry.list().map((task) => ({
-    name: task.name,
-    description: task.description,
-    queue: task.queue,
-    input: z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' }),
-    output: z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' }),
-    defaults: task.defaults,
-  }));
 
   const app = new OpenAPIHono<Env>({
     // Every request part that fails its schema becomes one 422 problem with field paths.
-    defaultHook: (result) => {
+    defaultHook: async (result) => {
       if (result.success) return;
       if (result.target === 'json') {
         // On failure the validator hands over the body as it came.
-        const body = (result as { data?: unknown }).data;
-        const task =
-          typeof body === 'object' && body !== null ? (body as { task?: unknown }).task : undefined;
-        throw jsonProblem(result.error, registry, knownTasks, task);
+        throw await bodyProblem(catalog, (result as { data?: unknown }).data, result.error);
       }
       throw new ApiError('validation_failed', 'The request is invalid', fieldErrors(result.error));
     },
@@ -122,26 +109,26 @@ export function createApp(deps: AppDeps) {
         );
       }
     })
-    .openapi(tasksRoute(), (c) => c.json({ tasks: taskList }, 200))
+    .openapi(tasksRoute, async (c) => c.json({ tasks: await catalog.list() }, 200))
     .openapi(
       {
-        ...submitJobRoute(registry),
+        ...submitJobRoute,
         middleware: [jsonBody({ maxBytes: deps.maxBodyBytes, maxDepth: deps.maxJsonDepth })],
       },
       async (c) => {
         const body = c.req.valid('json');
-        const task = registry.get(body.task);
-        // The schema only admits registered tasks; this narrows the type.
-        if (!task) throw new ApiError('unknown_task', `No task is named "${body.task}"`);
+        const task = await taskFor(catalog, body);
+        const { info } = task;
         const options = body.options ?? {};
         const request = {
-          task: task.name,
-          queue: task.queue,
+          task: info.name,
+          queue: info.queue,
           input: body.input,
           tenant: c.get('caller').tenant,
-          timeoutMs: options.timeoutMs ?? task.defaults.timeoutMs,
-          attempts: options.attempts ?? task.defaults.attempts,
-          backoff: task.defaults.backoff,
+          timeoutMs: options.timeoutMs ?? info.defaults.timeoutMs,
+          attempts: options.attempts ?? info.defaults.attempts,
+          backoff: info.defaults.backoff,
+          fingerprint: info.fingerprint,
           ...(options.priority !== undefined && { priority: options.priority }),
           ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
         };
@@ -149,12 +136,11 @@ export function createApp(deps: AppDeps) {
         const { view, created } = await submitOrQuota(() =>
           key === undefined
             ? jobs.submitJob(request).then((v) => ({ view: v, created: true }))
-            : // Validated bodies list their fields in schema order, so equal requests hash equally.
-              jobs.submitJobOnce(request, key, sha256(JSON.stringify(body))),
+            : jobs.submitJobOnce(request, key, sha256(canonicalJson(body))),
         );
         c.header('Location', `/v1/jobs/${view.id}`);
         if (!created) return c.json(view, 200);
-        metrics.jobSubmitted(task.name);
+        metrics.jobSubmitted(info.name);
         return c.json(view, 202);
       },
     )
@@ -205,14 +191,13 @@ export function createApp(deps: AppDeps) {
     scheme: 'bearer',
     description: 'An API key from API_KEYS (not needed in open development mode)',
   });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Offload API',
-      version: '1.0.0',
-      description:
-        'Submit CPU-heavy jobs, follow them (poll, long-poll or server-sent events) and cancel them. Errors are RFC 9457 problem documents.',
-    },
+  let document: { generation: number; body: object } | null = null;
+  app.get('/openapi.json', async (c) => {
+    const tasks = await catalog.list();
+    if (document?.generation !== catalog.generation) {
+      document = { generation: catalog.generation, body: openApiDocument(app, tasks) };
+    }
+    return c.json(document.body);
   });
   // The page loads Scalar's script from its CDN in the reader's browser; the API serves only this HTML.
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Offload API' }));
@@ -259,25 +244,59 @@ async function submitOrQuota<T>(submit: () => Promise<T>): Promise<T> {
   }
 }
 
-/**
- * The problem for a body that fails the job-request schema: a string `task`
- * no task has is `unknown_task` (naming the known ones); anything else is
- * `validation_failed` with field paths.
- */
-function jsonProblem(
-  error: z.ZodError,
-  registry: TaskRegistry,
-  knownTasks: string,
-  task: unknown,
-): ApiError {
-  if (typeof task === 'string' && !registry.get(task)) {
-    return new ApiError('unknown_task', `No task is named "${task}". Known tasks: ${knownTasks}`, [
-      { path: 'task', message: 'unknown task' },
-    ]);
+/** Stringifies with object keys sorted, so equal requests hash equally whatever their key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** Most task names an unknown_task problem lists. */
+const MAX_NAMES_LISTED = 20;
+
+async function unknownTask(catalog: TaskCatalog, name: string): Promise<ApiError> {
+  const names = (await catalog.list()).map((t) => t.name);
+  const known =
+    names.length === 0
+      ? 'No worker has published a task yet'
+      : `Known tasks: ${names.slice(0, MAX_NAMES_LISTED).join(', ')}${names.length > MAX_NAMES_LISTED ? ', …' : ''}`;
+  return new ApiError('unknown_task', `No task is named "${name}". ${known}`, [
+    { path: 'task', message: 'unknown task' },
+  ]);
+}
+
+/** The task of a well-formed request whose input fits its published schema. */
+async function taskFor(catalog: TaskCatalog, body: JobRequest): Promise<CatalogTask> {
+  const task = await catalog.find(body.task);
+  if (!task) throw await unknownTask(catalog, body.task);
+  const errors = task.check(body.input);
+  if (errors.length > 0) {
+    throw new ApiError('validation_failed', `The input does not fit task ${body.task}`, errors);
   }
+  return task;
+}
+
+/**
+ * The problem for a body that fails the envelope schema: a string `task` no
+ * task has is `unknown_task` (naming the known ones); anything else is
+ * `validation_failed` with field paths, the input's own included.
+ */
+async function bodyProblem(
+  catalog: TaskCatalog,
+  body: unknown,
+  error: z.ZodError,
+): Promise<ApiError> {
+  const fields = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  const { task: name, input } = fields;
+  const task = typeof name === 'string' ? await catalog.find(name) : undefined;
+  if (typeof name === 'string' && !task) return unknownTask(catalog, name);
+  const errors = fieldErrors(error);
+  const inputErrors = task && input !== undefined ? task.check(input) : [];
   const detail =
-    typeof task === 'string' && error.issues.some((i) => i.path[0] === 'input')
-      ? `The input does not fit task ${task}`
+    inputErrors.length > 0 || errors.some((e) => e.path.startsWith('input'))
+      ? `The input does not fit task ${name}`
       : 'The job request is invalid';
-  return new ApiError('validation_failed', detail, fieldErrors(error));
+  return new ApiError('validation_failed', detail, [...errors, ...inputErrors]);
 }

@@ -1,24 +1,24 @@
 import { serve } from '@hono/node-server';
 import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
-import { registry } from '@offload/tasks';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
+import { TaskCatalog } from './task-catalog.ts';
 
 const env = loadApiEnv();
 const logger = pino({ name: 'api', level: env.LOG_LEVEL, redact: LOG_REDACT });
 const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
-  queueNames: registry.queues(),
   maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
   retention: retentionFrom(env),
   onRedisProblem: (problem) =>
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });
+const catalog = new TaskCatalog(jobs, logger).start();
 const app = createApp({
   jobs,
-  registry,
+  catalog,
   logger,
   apiKeys: env.API_KEYS ?? null,
   maxBodyBytes: env.API_MAX_BODY_BYTES,
@@ -40,6 +40,7 @@ const stop = (signal: NodeJS.Signals) => {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'stopping');
+  catalog.close();
   server.close(() => {
     jobs.close().finally(() => process.exit(0));
   });

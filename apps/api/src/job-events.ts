@@ -1,12 +1,11 @@
-import type { JobQueues, JobView } from '@offload/queue';
+import { isFinal, type JobView } from '@offload/contract';
+import type { JobQueues } from '@offload/queue';
 import type { Context } from 'hono';
 import { streamSSE } from 'hono/streaming';
 import { missingJobError } from './missing-job.ts';
 
 /** A comment line this often keeps proxies from closing a quiet stream, ms. */
 const KEEPALIVE_MS = 15_000;
-
-const FINAL = new Set(['completed', 'failed', 'canceled']);
 
 /**
  * GET /v1/jobs/{id}/events: a snapshot (`state`), then `state` and `progress`
@@ -52,8 +51,8 @@ export async function streamJobEvents(
       let last = snapshot;
       await send('state', last);
       // A job finished before the stream opened still gets its final event: clients wait for it.
-      if (FINAL.has(last.state)) await send(last.state, last);
-      while (!FINAL.has(last.state) && !stream.aborted) {
+      if (isFinal(last.state)) await send(last.state, last);
+      while (!isFinal(last.state) && !stream.aborted) {
         if (!changed) {
           const quiet = await new Promise<boolean>((resolve) => {
             const timer = setTimeout(() => resolve(true), KEEPALIVE_MS);
@@ -72,7 +71,7 @@ export async function streamJobEvents(
         const view = await jobs.getJobView(id, tenant);
         // Removed past retention while watched: nothing more will happen to it.
         if (!view) break;
-        if (FINAL.has(view.state)) await send(view.state, view);
+        if (isFinal(view.state)) await send(view.state, view);
         else if (view.state !== last.state) await send('state', view);
         else if (view.progress !== last.progress) await send('progress', view);
         last = view;

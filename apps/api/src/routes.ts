@@ -1,15 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
+import { JobPage, JobView, Problem, TaskList } from '@offload/contract';
 import { ERROR_STATUS, type ErrorCode } from '@offload/problem';
-import type { TaskRegistry } from '@offload/tasks';
-import {
-  getJobQuery,
-  jobIdParams,
-  jobPageSchema,
-  jobRequestSchema,
-  jobViewSchema,
-  listJobsQuery,
-  problemSchema,
-} from './schemas.ts';
+import { getJobQuery, jobIdParams, jobRequestSchema, listJobsQuery } from './schemas.ts';
 
 /**
  * The routes of the HTTP API as OpenAPI operations. Each is registered with
@@ -28,7 +20,7 @@ function problems(...codes: ErrorCode[]) {
       status,
       {
         description: `Problem: ${list.join(', ')}`,
-        content: { 'application/problem+json': { schema: problemSchema } },
+        content: { 'application/problem+json': { schema: Problem } },
       },
     ]),
   );
@@ -41,12 +33,16 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 
 /** Every /v1 route: a Bearer key (unless in open development mode), a rate limit, Redis. */
 const v1 = { security: [{ bearer: [] as string[] }] };
+/** Health and metrics: no key, no rate limit, so probes and scrapers need nothing. */
+const open = { security: [] };
 const v1Problems = ['unauthorized', 'rate_limited', 'redis_unavailable'] as const;
 
 export const healthRoute = createRoute({
   method: 'get',
   path: '/healthz',
+  operationId: 'getHealth',
   tags: ['health'],
+  ...open,
   summary: 'Liveness: the process is up',
   responses: { 200: json(z.object({ status: z.literal('ok') }), 'Alive') },
 });
@@ -60,7 +56,9 @@ const readiness = z.object({
 export const readyRoute = createRoute({
   method: 'get',
   path: '/readyz',
+  operationId: 'getReadiness',
   tags: ['health'],
+  ...open,
   summary: 'Readiness: 200 while Redis answers and is safe for jobs; the body counts live workers',
   responses: {
     200: json(readiness, 'Ready'),
@@ -71,90 +69,80 @@ export const readyRoute = createRoute({
 export const metricsRoute = createRoute({
   method: 'get',
   path: '/metrics',
+  operationId: 'getMetrics',
   tags: ['health'],
+  ...open,
   summary: 'Prometheus metrics, text exposition format',
   responses: { 200: { description: 'Metrics (text/plain; version=0.0.4)' } },
 });
 
-export function tasksRoute() {
-  const task = z.object({
-    name: z.string(),
-    description: z.string(),
-    queue: z.string(),
-    input: z.record(z.string(), z.unknown()).openapi({ description: 'JSON Schema of the input' }),
-    output: z.record(z.string(), z.unknown()).openapi({ description: 'JSON Schema of the output' }),
-    defaults: z.object({
-      timeoutMs: z.number().int(),
-      attempts: z.number().int(),
-      backoff: z.object({ type: z.enum(['fixed', 'exponential']), delay: z.number() }),
-    }),
-  });
-  return createRoute({
-    method: 'get',
-    path: '/v1/tasks',
-    tags: ['tasks'],
-    summary: 'Every task: its input and output as JSON Schema, and its defaults',
-    ...v1,
-    responses: {
-      200: json(z.object({ tasks: z.array(task) }), 'The tasks'),
-      ...problems(...v1Problems),
-    },
-  });
-}
+export const tasksRoute = createRoute({
+  method: 'get',
+  path: '/v1/tasks',
+  operationId: 'listTasks',
+  tags: ['tasks'],
+  summary:
+    'Every task the workers publish: input and output as JSON Schema, defaults, live workers',
+  ...v1,
+  responses: {
+    200: json(TaskList, 'The task catalog'),
+    ...problems(...v1Problems),
+  },
+});
 
 export const idempotencyKeyHeader = 'idempotency-key';
 
-export function submitJobRoute(registry: TaskRegistry) {
-  return createRoute({
-    method: 'post',
-    path: '/v1/jobs',
-    tags: ['jobs'],
-    summary: 'Submit a job',
-    description:
-      'Validates the input against the task’s schema and queues the job. With an Idempotency-Key, the same key and body again answer the same job (200); the same key with another body answers 409.',
-    ...v1,
-    request: {
-      headers: z.object({
-        [idempotencyKeyHeader]: z
-          .string()
-          .min(1)
-          .max(255)
-          .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-          .optional()
-          .openapi({
-            description: 'Makes retries safe: kept 24 h per tenant',
-            example: 'order-1234-render',
-          }),
-      }),
-      body: {
-        required: true,
-        content: { 'application/json': { schema: jobRequestSchema(registry) } },
-      },
+export const submitJobRoute = createRoute({
+  method: 'post',
+  path: '/v1/jobs',
+  operationId: 'submitJob',
+  tags: ['jobs'],
+  summary: 'Submit a job',
+  description:
+    'Validates the input against the task’s schema and queues the job. With an Idempotency-Key, the same key and body again answer the same job (200); the same key with another body answers 409.',
+  ...v1,
+  request: {
+    headers: z.object({
+      [idempotencyKeyHeader]: z
+        .string()
+        .min(1)
+        .max(255)
+        .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+        .optional()
+        .openapi({
+          description: 'Makes retries safe: kept 24 h per tenant',
+          example: 'order-1234-render',
+        }),
+    }),
+    body: {
+      required: true,
+      content: { 'application/json': { schema: jobRequestSchema } },
     },
-    responses: {
-      202: {
-        ...json(jobViewSchema, 'Queued (or delayed)'),
-        headers: z.object({ Location: z.string() }),
-      },
-      200: json(jobViewSchema, 'The job an earlier request with this Idempotency-Key created'),
-      ...problems(
-        'malformed_json',
-        'json_too_deep',
-        'idempotency_conflict',
-        'payload_too_large',
-        'unsupported_media_type',
-        'validation_failed',
-        'unknown_task',
-        'queue_quota_exceeded',
-        ...v1Problems,
-      ),
+  },
+  responses: {
+    202: {
+      ...json(JobView, 'Queued (or delayed)'),
+      headers: z.object({ Location: z.string() }),
     },
-  });
-}
+    200: json(JobView, 'The job an earlier request with this Idempotency-Key created'),
+    ...problems(
+      'malformed_json',
+      'json_too_deep',
+      'idempotency_conflict',
+      'payload_too_large',
+      'unsupported_media_type',
+      'validation_failed',
+      'unknown_task',
+      'queue_quota_exceeded',
+      ...v1Problems,
+    ),
+  },
+});
 
 export const listJobsRoute = createRoute({
   method: 'get',
   path: '/v1/jobs',
+  operationId: 'listJobs',
   tags: ['jobs'],
   summary: "The caller's jobs, newest first",
   description:
@@ -162,7 +150,7 @@ export const listJobsRoute = createRoute({
   ...v1,
   request: { query: listJobsQuery },
   responses: {
-    200: json(jobPageSchema, 'A page of jobs'),
+    200: json(JobPage, 'A page of jobs'),
     ...problems('validation_failed', ...v1Problems),
   },
 });
@@ -170,12 +158,13 @@ export const listJobsRoute = createRoute({
 export const getJobRoute = createRoute({
   method: 'get',
   path: '/v1/jobs/{id}',
+  operationId: 'getJob',
   tags: ['jobs'],
   summary: 'A job, now or when it finishes (long-poll with ?wait=)',
   ...v1,
   request: { params: jobIdParams, query: getJobQuery },
   responses: {
-    200: json(jobViewSchema, 'The job'),
+    200: json(JobView, 'The job'),
     ...problems('not_found', 'gone', 'validation_failed', ...v1Problems),
   },
 });
@@ -183,6 +172,7 @@ export const getJobRoute = createRoute({
 export const jobEventsRoute = createRoute({
   method: 'get',
   path: '/v1/jobs/{id}/events',
+  operationId: 'streamJobEvents',
   tags: ['jobs'],
   summary: 'Server-sent events of a job until it finishes',
   description:
@@ -201,12 +191,13 @@ export const jobEventsRoute = createRoute({
 export const cancelJobRoute = createRoute({
   method: 'delete',
   path: '/v1/jobs/{id}',
+  operationId: 'cancelJob',
   tags: ['jobs'],
   summary: 'Cancel a job',
   ...v1,
   request: { params: jobIdParams },
   responses: {
-    200: json(jobViewSchema, 'Canceled (now or earlier)'),
+    200: json(JobView, 'Canceled (now or earlier)'),
     ...problems('not_found', 'gone', 'job_finished', ...v1Problems),
   },
 });

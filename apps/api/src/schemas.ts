@@ -1,115 +1,34 @@
 import { z } from '@hono/zod-openapi';
-import { ERROR_STATUS, type FieldError } from '@offload/problem';
-import { JOB_STATES } from '@offload/queue';
-import type { TaskRegistry } from '@offload/tasks';
+import { type FieldError, JobOptions, JobState } from '@offload/contract';
 
 /**
- * The zod schemas of the HTTP API: they validate requests and, through
- * @hono/zod-openapi, are the OpenAPI document. One definition serves both.
+ * The request schemas of the HTTP API: they validate requests and, through
+ * @hono/zod-openapi, are the OpenAPI document. Answers use the wire contract
+ * (@offload/contract); a task's input is checked against the catalog (task-catalog.ts).
  */
 
-/** Per-job overrides of a task's defaults. */
-export const jobOptionsSchema = z
-  .strictObject({
-    /** 1 is the highest; jobs without a priority run before every prioritized one. */
-    priority: z.number().int().min(1).max(2_097_152).optional(),
-    /** Run no sooner than this many ms from now (at most 30 days). */
-    delayMs: z
-      .number()
-      .int()
-      .min(0)
-      .max(30 * 24 * 3600 * 1000)
-      .optional(),
-    /** Attempts in all, the first included. */
-    attempts: z.number().int().min(1).max(25).optional(),
-    /** Hard time limit of one attempt, ms (100 ms … 24 h). */
-    timeoutMs: z
-      .number()
-      .int()
-      .min(100)
-      .max(24 * 3600 * 1000)
-      .optional(),
-  })
-  .openapi('JobOptions', {
-    description:
-      "Overrides of the task's defaults. priority: 1 is highest; delayMs: ms before the job may run; attempts: in all, the first included; timeoutMs: hard limit of one attempt, ms.",
-  });
-
-export type JobOptions = z.infer<typeof jobOptionsSchema>;
-
-/** Body of POST /v1/jobs, whatever the task: what the handler reads once validation has passed. */
-export interface JobRequest {
-  task: string;
-  input: unknown;
-  options?: JobOptions;
-}
-
-/**
- * Body of POST /v1/jobs: one strict object per task, told apart by `task`, each
- * with that task's own input schema. Unknown fields are refused at every level.
- */
-export function jobRequestSchema(registry: TaskRegistry): z.ZodType<JobRequest> {
-  const variants = registry.list().map((task) =>
-    z
-      .strictObject({
-        task: z.literal(task.name),
-        input: task.input,
-        options: jobOptionsSchema.optional(),
-      })
-      .openapi(`JobRequest_${task.name.replace(/[^A-Za-z0-9_]/g, '_')}`, {
-        description: task.description,
-      }),
-  );
-  const [first, ...rest] = variants;
-  if (!first) throw new Error('The registry has no tasks');
-  return z
-    .discriminatedUnion('task', [first, ...rest])
-    .openapi('JobRequest') as z.ZodType<JobRequest>;
-}
-
-const jobErrorSchema = z.object({
-  code: z.enum(['timeout', 'task_error', 'worker_lost', 'out_of_memory', 'canceled']),
-  message: z.string(),
+/** Per-job overrides of a task's defaults, named for the document. */
+export const jobOptionsSchema = JobOptions.meta({
+  id: 'JobOptions',
+  description:
+    "Overrides of the task's defaults. priority: 1 is highest; delayMs: ms before the job may run; attempts: in all, the first included; timeoutMs: hard limit of one attempt, ms.",
 });
 
-/** The public view of a job (DESIGN.md §3). `result` is the task's output once completed. */
-export const jobViewSchema = z
-  .object({
-    id: z.string(),
-    task: z.string(),
-    state: z.enum(JOB_STATES),
-    /** 0–100 */
-    progress: z.number().min(0).max(100),
-    attempts: z.object({ made: z.number().int(), max: z.number().int() }),
-    result: z.unknown().openapi({ description: "The task's output once completed, else null" }),
-    error: jobErrorSchema.nullable(),
-    createdAt: z.string(),
-    startedAt: z.string().nullable(),
-    finishedAt: z.string().nullable(),
+/**
+ * Body of POST /v1/jobs as the route checks it: the envelope. The input is
+ * checked against the task's published schema once the task is known; the
+ * OpenAPI document shows one variant per task (openapi-document.ts).
+ */
+export const jobRequestSchema = z
+  .strictObject({
+    task: z.string().min(1).max(200),
+    input: z
+      .custom<unknown>((value) => value !== undefined, 'is required')
+      .openapi({ type: 'object', description: 'The task’s input, as its published schema says' }),
+    options: jobOptionsSchema.optional(),
   })
-  .openapi('JobView');
-
-export const jobPageSchema = z
-  .object({
-    jobs: z.array(jobViewSchema),
-    nextCursor: z
-      .string()
-      .nullable()
-      .openapi({ description: 'Pass as `cursor` for the next page; null on the last one' }),
-  })
-  .openapi('JobPage');
-
-export const problemSchema = z
-  .object({
-    type: z.string(),
-    title: z.string(),
-    status: z.number().int(),
-    detail: z.string(),
-    code: z.enum(Object.keys(ERROR_STATUS) as [keyof typeof ERROR_STATUS]),
-    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-    requestId: z.string().optional(),
-  })
-  .openapi('Problem', { description: 'An RFC 9457 problem document' });
+  .meta({ id: 'JobRequest' });
+export type JobRequest = z.infer<typeof jobRequestSchema>;
 
 export const jobIdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'Zwyo85fHW0Ny-30Tt6xbcQ' }),
@@ -133,7 +52,7 @@ export const getJobQuery = z.object({
 });
 
 export const listJobsQuery = z.strictObject({
-  state: z.enum(JOB_STATES).optional(),
+  state: JobState.optional(),
   task: z.string().min(1).max(200).optional(),
   limit: z
     .string()

@@ -278,7 +278,6 @@ describe('with Redis unreachable', () => {
     down = await startApi({
       redisUrl: `redis://127.0.0.1:${port}`,
       prefix: testPrefix(),
-      registry,
       listen: false,
     });
   });

@@ -26,6 +26,9 @@ export interface DashboardDeps {
 
 type Env = { Variables: { requestId: string } };
 
+/** Least time between two reads of the catalog for bull-board's queue list, ms. */
+const QUEUE_SYNC_MS = 1000;
+
 /**
  * The admin dashboard: bull-board for the queues, plus what it lacks: the
  * worker fleet, throughput and latency history, and cancel of running jobs
@@ -37,8 +40,8 @@ export function createDashboard(deps: DashboardDeps) {
   const fleet = new FleetTracker();
 
   const board = new HonoAdapter(serveStatic).setBasePath(QUEUES_PATH);
-  createBullBoard({
-    queues: jobs.bullQueues().map((queue) => new BullMQAdapter(queue)),
+  const { addQueue } = createBullBoard({
+    queues: [],
     serverAdapter: board,
     options: {
       uiConfig: {
@@ -50,6 +53,24 @@ export function createDashboard(deps: DashboardDeps) {
       },
     },
   });
+
+  /**
+   * Queues appear as workers publish tasks on them: each page load brings
+   * bull-board up to date with the catalog, at most once per QUEUE_SYNC_MS.
+   */
+  const shown = new Set<string>();
+  let syncedAt = 0;
+  async function syncQueues(): Promise<void> {
+    if (Date.now() - syncedAt < QUEUE_SYNC_MS) return;
+    syncedAt = Date.now();
+    const { entries } = await jobs.readCatalog();
+    jobs.useQueues(entries.map((entry) => entry.queue));
+    for (const queue of jobs.bullQueues()) {
+      if (shown.has(queue.name)) continue;
+      shown.add(queue.name);
+      addQueue(new BullMQAdapter(queue));
+    }
+  }
 
   const app = new Hono<Env>()
     .use(requestId())
@@ -72,6 +93,10 @@ export function createDashboard(deps: DashboardDeps) {
     // For container health checks: says only that the process is up.
     .get('/healthz', (c) => c.json({ status: 'ok' }))
     .use(adminAuth(deps.admin))
+    .use(async function queuesFromCatalog(_c, next) {
+      await syncQueues();
+      await next();
+    })
     // Browsers resend Basic credentials on any request to this origin, a forged
     // cross-site form included: state changes must come from this origin.
     .use(csrf())

@@ -1,6 +1,5 @@
 import { serve } from '@hono/node-server';
 import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
-import { registry } from '@offload/tasks';
 import { pino } from 'pino';
 import { createDashboard } from './app.ts';
 import { loadDashboardEnv } from './env.ts';
@@ -20,7 +19,6 @@ if (!admin) {
 const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
-  queueNames: registry.queues(),
   retention: retentionFrom(env),
 });
 const app = createDashboard({ jobs, logger, admin });

@@ -2,7 +2,8 @@ import { mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { serve } from '@hono/node-server';
-import { JobQueues, type JobView } from '@offload/queue';
+import type { JobView } from '@offload/contract';
+import { JobQueues } from '@offload/queue';
 import { pino } from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -155,21 +156,51 @@ describe('the dashboard in a browser', () => {
   });
 
   it('draws throughput and latency charts from the history the worker wrote', async () => {
+    // The worker writes its counts to Redis once a second (HistoryRecorder), so
+    // the job canceled above can be off the fleet page and not yet in the
+    // history. Wait for the history itself: three echo jobs completed and one
+    // sleep canceled, summed over every minute of the last hour whichever
+    // minute they finished in.
+    const recorded = async () => {
+      const history = await jobs.readHistory(1);
+      const total = (task: string, rate: 'completedPerMinute' | 'canceledPerMinute') =>
+        (history.series.find((s) => s.queue === 'default' && s.task === task)?.points ?? []).reduce(
+          (sum, point) => sum + point[rate] * history.stepMinutes,
+          0,
+        );
+      return {
+        echoCompleted: total('test.echo', 'completedPerMinute'),
+        sleepCanceled: total('test.sleep', 'canceledPerMinute'),
+      };
+    };
+    const deadline = Date.now() + 10_000;
+    for (let counts = await recorded(); counts.echoCompleted < 3 || counts.sleepCanceled < 1; ) {
+      if (Date.now() > deadline) throw new Error(`history incomplete: ${JSON.stringify(counts)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      counts = await recorded();
+    }
+
     await page.goto(`${dashboard.url}/throughput`);
     const echo = page.locator('section[data-series="default/test.echo"]');
     await echo.waitFor();
     const charts = echo.locator('svg[role="img"]');
     await expect(charts.count()).resolves.toBe(2);
-    // A line with at least one point: three echo jobs finished within the last minutes.
-    const completed = echo.locator('g.series[data-label="completed"] circle');
-    expect(await completed.count()).toBeGreaterThan(0);
+    /** The y of each dot of one line, px from the top of its chart: every minute has a dot, 0 too. */
+    const dotsY = (series: string, label: string) =>
+      page
+        .locator(`section[data-series="${series}"] g.series[data-label="${label}"] circle`)
+        .evaluateAll((dots) => dots.map((dot) => Number(dot.getAttribute('cy'))));
+    // A dot above the zero line, in whichever minute it is. Neither task ever
+    // failed, so its failed line lies on zero.
+    const zeroY = async (series: string) => Math.max(...(await dotsY(series, 'failed')));
+    expect(Math.min(...(await dotsY('default/test.echo', 'completed')))).toBeLessThan(
+      await zeroY('default/test.echo'),
+    );
     const runP50 = echo.locator('g.series[data-label="run p50"] path');
     expect(await runP50.getAttribute('d')).toMatch(/^M/);
-    await expect(
-      page
-        .locator('section[data-series="default/test.sleep"] g.series[data-label="canceled"] circle')
-        .count(),
-    ).resolves.toBeGreaterThan(0);
+    expect(Math.min(...(await dotsY('default/test.sleep', 'canceled')))).toBeLessThan(
+      await zeroY('default/test.sleep'),
+    );
     await shot('throughput');
   });
 

@@ -1,9 +1,25 @@
 import { availableParallelism } from 'node:os';
 import { parseEnv, sharedEnvShape } from '@offload/queue';
 import { z } from 'zod';
+import { BUILTIN_MODULE } from './task-modules.ts';
 
 const schema = z.object({
   ...sharedEnvShape,
+  /**
+   * Task modules this worker runs, comma-separated: .ts/.js files (relative to the
+   * working directory or absolute), task project folders, package names;
+   * `@offload/tasks/builtin` names the built-ins, which are also what runs when unset.
+   */
+  OFFLOAD_TASKS: z
+    .string()
+    .optional()
+    .transform((value) => {
+      const entries = (value ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean);
+      return entries.length > 0 ? entries : [BUILTIN_MODULE];
+    }),
   /** Executors (threads) per worker process; each runs one job at a time. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(availableParallelism()),
   /** Comma-separated queues to serve; unset serves every queue some task uses. */

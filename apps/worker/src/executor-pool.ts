@@ -7,6 +7,7 @@ export type ExecutionErrorCode =
   | 'canceled'
   | 'shutdown'
   | 'task_error'
+  | 'invalid_input'
   | 'out_of_memory';
 
 export class ExecutionError extends Error {
@@ -24,8 +25,10 @@ export class ExecutionError extends Error {
 export interface ExecutorPoolOptions {
   /** Number of executor threads, each running one task at a time. */
   size: number;
-  /** URL of a module whose `registry` export the executors run tasks from; unset: the built-ins. */
-  tasksModule?: string;
+  /** OFFLOAD_TASKS entries the executors run tasks from (see task-modules.ts). */
+  taskModules: readonly string[];
+  /** Folder relative entries are resolved from; default the process' working directory. */
+  cwd?: string;
   /** How long a task gets to honour its AbortSignal before its thread is killed, ms. */
   abortGraceMs?: number;
   /** V8 old-generation heap cap of each executor, MB; unset leaves V8's default. */
@@ -147,7 +150,10 @@ export class ExecutorPool {
    * after RESPAWN_DELAY_MS rather than in a tight loop.
    */
   private spawn(): Promise<void> {
-    const data: ExecutorData = { tasksModule: this.options.tasksModule };
+    const data: ExecutorData = {
+      taskModules: this.options.taskModules,
+      cwd: this.options.cwd ?? process.cwd(),
+    };
     const thread = createThread(data, this.options.memoryLimitMb);
     const executor: Executor = {
       thread,
@@ -214,7 +220,8 @@ export class ExecutorPool {
       this.settle(executor, null, message.result);
       this.release(executor);
     } else if (message.type === 'failed') {
-      this.settle(executor, new ExecutionError('task_error', message.message, message.final));
+      const code = message.code ?? 'task_error';
+      this.settle(executor, new ExecutionError(code, message.message, message.final));
       this.release(executor);
     }
   }

@@ -1,8 +1,10 @@
 /** Messages between the worker's main thread and its executor threads. */
 
 export interface ExecutorData {
-  /** URL of a module that exports `registry` (a TaskRegistry); unset runs the built-in tasks. */
-  tasksModule: string | undefined;
+  /** OFFLOAD_TASKS entries, loaded by the thread as the main thread loaded them (task-modules.ts). */
+  taskModules: readonly string[];
+  /** Folder relative entries are resolved from. */
+  cwd: string;
 }
 
 export type ToExecutor =
@@ -16,4 +18,4 @@ export type FromExecutor =
   | { type: 'log'; line: string }
   | { type: 'done'; result: unknown }
   /** `final`: no retry can help (unknown task, invalid input or output). */
-  | { type: 'failed'; message: string; final: boolean };
+  | { type: 'failed'; message: string; final: boolean; code?: 'invalid_input' };

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { TaskProgress, TaskRegistry } from '@offload/tasks';
+import { createRegistry, type TaskProgress } from '@offload/tasks';
 import type { ExecutorData, FromExecutor, ToExecutor } from './executor-protocol.ts';
+import { loadTaskModules } from './task-modules.ts';
 
 /**
  * One executor: a worker thread that runs one task at a time, so CPU-bound
@@ -12,11 +13,8 @@ const PROGRESS_EVERY_MS = 100;
 
 const port = parentPort;
 if (!port) throw new Error('executor-thread.ts runs only as a worker thread');
-const { tasksModule } = workerData as ExecutorData;
-// A literal import for the built-ins, so a production bundle carries them inside.
-const { registry } = (tasksModule ? await import(tasksModule) : await import('@offload/tasks')) as {
-  registry: TaskRegistry;
-};
+const { taskModules, cwd } = workerData as ExecutorData;
+const registry = createRegistry(await loadTaskModules(taskModules, cwd));
 
 const send = (message: FromExecutor) => port.postMessage(message);
 let abort: AbortController | null = null;
@@ -31,7 +29,13 @@ async function run(jobId: string, taskName: string, rawInput: unknown): Promise<
   if (!task) return { type: 'failed', message: `Unknown task "${taskName}"`, final: true };
   const input = task.input.safeParse(rawInput);
   if (!input.success) {
-    return { type: 'failed', message: `Invalid input: ${input.error.message}`, final: true };
+    const issues = input.error.issues.map((i) => `${['input', ...i.path].join('.')}: ${i.message}`);
+    return {
+      type: 'failed',
+      code: 'invalid_input',
+      message: `The input does not fit task ${taskName}: ${issues.join('; ')}`,
+      final: true,
+    };
   }
   abort = new AbortController();
   let lastProgressAt = 0;

@@ -1,4 +1,3 @@
-import { registry } from '@offload/tasks';
 import { runWorkerProcess } from './run-worker-process.ts';
 
-await runWorkerProcess({ registry });
+await runWorkerProcess();

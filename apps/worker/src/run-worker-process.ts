@@ -6,31 +6,31 @@ import {
   offloadKeys,
   retentionFrom,
 } from '@offload/queue';
-import type { TaskRegistry } from '@offload/tasks';
+import { catalogEntryOf, createRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { loadWorkerEnv } from './env.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
+import { loadTaskModules, TaskModuleError } from './task-modules.ts';
 import { createWorker } from './worker.ts';
 
-export interface WorkerProcessOptions {
-  /** The registry this process serves. */
-  registry: TaskRegistry;
-  /** URL of the module that exports it as `registry`, for the executor threads; unset: the built-ins. */
-  tasksModule?: string;
-}
-
 /**
- * Starts a worker process: lowers its CPU priority, starts the executors and
- * the job loop, and drains on SIGTERM/SIGINT. Used by index.ts and by tests
- * that serve extra tasks.
+ * Starts a worker process: loads its task modules (OFFLOAD_TASKS), lowers its
+ * CPU priority, starts the executors and the job loop, and drains on SIGTERM/SIGINT.
  */
-export async function runWorkerProcess(options: WorkerProcessOptions): Promise<void> {
+export async function runWorkerProcess(): Promise<void> {
   const env = loadWorkerEnv();
   const logger = pino({
     name: 'worker',
     level: env.LOG_LEVEL,
     redact: LOG_REDACT,
+  });
+
+  // Every module loads before anything starts: a worker serves all of them or none.
+  const registry = await loadTaskModules(env.OFFLOAD_TASKS).then(createRegistry, (err: Error) => {
+    if (!(err instanceof TaskModuleError)) throw err;
+    logger.fatal(err.message);
+    process.exit(1);
   });
 
   // Before any executor thread exists: on Linux a thread inherits the nice value of the thread that creates it.
@@ -40,7 +40,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
   }
 
-  const known = options.registry.queues();
+  const known = registry.queues();
   const queues = env.WORKER_QUEUES ?? [...known];
   const unknown = queues.filter((queue) => !known.includes(queue));
   if (unknown.length > 0) {
@@ -58,7 +58,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
   const pool = await ExecutorPool.start({
     size: env.WORKER_CONCURRENCY,
     memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB,
-    ...(options.tasksModule && { tasksModule: options.tasksModule }),
+    taskModules: env.OFFLOAD_TASKS,
   });
   const metrics = createWorkerMetrics({ executors: pool.size });
   const worker = await createWorker({
@@ -66,6 +66,7 @@ export async function runWorkerProcess(options: WorkerProcessOptions): Promise<v
     keys: offloadKeys(env.OFFLOAD_PREFIX),
     queues,
     pool,
+    catalog: registry.list().map(catalogEntryOf),
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
     retention: retentionFrom(env),

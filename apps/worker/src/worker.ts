@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import type { CatalogEntry } from '@offload/contract';
 import {
   type AttemptOutcome,
   CancelListener,
@@ -9,11 +10,15 @@ import {
   JobFailure,
   type JobRunner,
   type OffloadKeys,
+  publishCatalog,
   type QueueWorker,
   type Redis,
   type Retention,
+  type RunningJob,
+  readFleet,
   removeHeartbeat,
   startQueueWorker,
+  versionKey,
   writeHeartbeat,
 } from '@offload/queue';
 import type { Logger } from 'pino';
@@ -26,6 +31,8 @@ export interface WorkerDeps {
   /** Queues this process serves (WORKER_QUEUES). */
   queues: readonly string[];
   pool: ExecutorPool;
+  /** The tasks this process runs, as it publishes them to the catalog. */
+  catalog: readonly CatalogEntry[];
   logger: Logger;
   /** How long SIGTERM waits for running jobs before handing them back, ms. */
   shutdownGraceMs: number;
@@ -45,6 +52,10 @@ export interface OffloadWorker {
 
 /** Least time between two heartbeats written because a job started or ended, ms. */
 const BEAT_ON_CHANGE_MS = 250;
+/** How long a job this worker must not run waits before it is offered again, ms (see runnerFor). */
+const HAND_BACK_DELAY_MS = 1000;
+/** How old the fleet this worker decides hand-backs with may be, ms. */
+const FLEET_FRESH_MS = 1000;
 
 interface RunningEntry {
   queue: string;
@@ -80,9 +91,43 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
     if (pool.stop(jobId, 'canceled')) logger.info({ jobId }, 'job canceled; executor stopped');
   });
 
+  const mine = new Map(deps.catalog.map((entry) => [entry.name, entry.fingerprint]));
+  let fleet: { at: number; versions: Promise<Set<string>> } | null = null;
+  /** Task versions some live worker runs, read at most once per FLEET_FRESH_MS. */
+  const liveVersions = (): Promise<Set<string>> => {
+    if (!fleet || Date.now() - fleet.at > FLEET_FRESH_MS) {
+      const versions = readFleet(redis, keys).then(
+        (beats) => new Set(beats.flatMap((beat) => beat.tasks ?? [])),
+      );
+      fleet = { at: Date.now(), versions };
+    }
+    return fleet.versions;
+  };
+
+  /**
+   * Whether this worker should leave the job to another (DESIGN.md §2, rolling
+   * deploys). It does when it lacks the task (workers with other task modules
+   * share the queue), and when it runs another version of the task than the one
+   * the job was validated against while a live worker runs that version. With
+   * none left (the old version is gone), it runs the job, validating the input
+   * with its own schema, so no job waits forever for a version that will not return.
+   */
+  async function belongsElsewhere(job: RunningJob): Promise<string | null> {
+    const fingerprint = mine.get(job.task);
+    if (fingerprint === undefined) return `this worker does not run task ${job.task}`;
+    if (job.fingerprint === undefined || job.fingerprint === fingerprint) return null;
+    if (!(await liveVersions()).has(versionKey(job.task, job.fingerprint))) return null;
+    return `validated against version ${job.fingerprint} of ${job.task}; this worker runs ${fingerprint}`;
+  }
+
   const runnerFor =
     (queue: string): JobRunner =>
     async (job) => {
+      const elsewhere = await belongsElsewhere(job);
+      if (elsewhere) {
+        logger.debug({ jobId: job.id, task: job.task }, `job handed back: ${elsewhere}`);
+        throw new HandBack(elsewhere, HAND_BACK_DELAY_MS);
+      }
       const entry: RunningEntry = {
         queue,
         task: job.task,
@@ -176,6 +221,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       host: hostname(),
       pid: process.pid,
       queues: [...deps.queues],
+      tasks: deps.catalog.map((entry) => versionKey(entry.name, entry.fingerprint)),
       concurrency: pool.size,
       running: [...running].map(([jobId, entry]) => ({
         jobId,
@@ -186,6 +232,8 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       startedAt,
       lastSeenAt: new Date().toISOString(),
     }).catch((err: Error) => logger.debug({ err: err.message }, 'heartbeat not written'));
+  // Published before the first job is taken: the API learns the tasks within its next refresh.
+  await publishCatalog(redis, keys, deps.catalog);
   await beat();
   const heartbeat = setInterval(beat, HEARTBEAT_EVERY_MS);
   /**

@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { TEST_TASK_MODULES } from '../../../tests/support/test-tasks.ts';
 import { ExecutionError, ExecutorPool } from '../src/executor-pool.ts';
 
-const tasksModule = new URL('../../../tests/support/test-tasks.ts', import.meta.url).href;
+const taskModules = TEST_TASK_MODULES.split(',');
 
 let pool: ExecutorPool | undefined;
 afterEach(async () => {
@@ -28,7 +29,7 @@ const job = (task: string, input: unknown = {}, timeoutMs = 5000) => ({
 
 describe('ExecutorPool', () => {
   it('runs a task off the calling thread and passes on its progress and log', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const progress: unknown[] = [];
     const logs: string[] = [];
     const result = await pool.run({
@@ -42,7 +43,7 @@ describe('ExecutorPool', () => {
   });
 
   it('runs as many tasks at once as it has executors', async () => {
-    pool = await ExecutorPool.start({ size: 2, tasksModule });
+    pool = await ExecutorPool.start({ size: 2, taskModules });
     const started = Date.now();
     await Promise.all([
       pool.run(job('test.sleep', { ms: 400 })),
@@ -53,7 +54,7 @@ describe('ExecutorPool', () => {
   });
 
   it('kills a task that loops forever at its time limit and replaces the executor', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const started = Date.now();
     const err = await failureOf(pool.run(job('test.loop', {}, 500)));
     const elapsed = Date.now() - started;
@@ -68,14 +69,14 @@ describe('ExecutorPool', () => {
   });
 
   it('times out a promise that never settles', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const err = await failureOf(pool.run(job('test.hang', {}, 300)));
     expect(err.code).toBe('timeout');
     await expect(pool.run(job('test.echo', { value: 'x' }))).resolves.toEqual({ value: 'x' });
   });
 
   it('stops a running job on request, well within a second', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const loop = job('test.loop', {}, 60_000);
     const running = pool.run(loop);
     await new Promise((r) => setTimeout(r, 100));
@@ -88,7 +89,7 @@ describe('ExecutorPool', () => {
   });
 
   it('keeps an executor whose task honours its abort signal', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule, abortGraceMs: 5000 });
+    pool = await ExecutorPool.start({ size: 1, taskModules, abortGraceMs: 5000 });
     const sleep = job('test.sleep', { ms: 60_000 });
     const running = pool.run(sleep);
     await new Promise((r) => setTimeout(r, 100));
@@ -101,7 +102,7 @@ describe('ExecutorPool', () => {
   });
 
   it('fails a task that exits its thread, and keeps serving', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const err = await failureOf(pool.run(job('test.exit')));
     expect(err.code).toBe('task_error');
     expect(err.message).toMatch(/exit code 3/);
@@ -109,7 +110,7 @@ describe('ExecutorPool', () => {
   });
 
   it('fails a task that throws from a timer, and keeps serving', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const err = await failureOf(pool.run(job('test.timer-throw')));
     expect(err.code).toBe('task_error');
     expect(err.message).toMatch(/thrown from a timer/);
@@ -117,23 +118,23 @@ describe('ExecutorPool', () => {
   });
 
   it('stops an executor that exhausts its memory cap', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule, memoryLimitMb: 64 });
+    pool = await ExecutorPool.start({ size: 1, taskModules, memoryLimitMb: 64 });
     const err = await failureOf(pool.run(job('test.heap', {}, 30_000)));
     expect(err.code).toBe('out_of_memory');
     await expect(pool.run(job('test.echo', { value: 'm' }))).resolves.toEqual({ value: 'm' });
   });
 
   it('fails, without retry, a task it does not know or an input that does not fit', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const unknown = await failureOf(pool.run(job('no.such-task')));
     expect(unknown).toMatchObject({ code: 'task_error', final: true });
     const invalid = await failureOf(pool.run(job('test.echo', { value: 42 })));
-    expect(invalid).toMatchObject({ code: 'task_error', final: true });
-    expect(invalid.message).toMatch(/Invalid input/);
+    expect(invalid).toMatchObject({ code: 'invalid_input', final: true });
+    expect(invalid.message).toMatch(/does not fit task test\.echo: input\.value/);
   });
 
   it('reports a thrown error as a retryable task error', async () => {
-    pool = await ExecutorPool.start({ size: 1, tasksModule });
+    pool = await ExecutorPool.start({ size: 1, taskModules });
     const err = await failureOf(pool.run(job('test.throw')));
     expect(err).toMatchObject({
       code: 'task_error',
@@ -146,7 +147,7 @@ describe('ExecutorPool', () => {
 describe('ExecutorPool.start', () => {
   it('fails loudly when the executors cannot load their tasks', async () => {
     await expect(
-      ExecutorPool.start({ size: 1, tasksModule: 'file:///nonexistent/tasks.ts' }),
+      ExecutorPool.start({ size: 1, taskModules: ['/nonexistent/tasks.ts'] }),
     ).rejects.toThrow(/failed to start/);
   });
 });

@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import { isFinal } from '@offload/contract';
 import { OffloadClient } from './client.ts';
 import { loadCliEnv } from './env.ts';
 import { OfflineError, ProblemError } from './errors.ts';
@@ -109,8 +110,6 @@ function progressLine(job: Job, startedAt: number): string {
   return `\r\x1b[2K${bar} ${String(Math.round(job.progress)).padStart(3)}%  ${job.state.padEnd(9)} ${elapsed} s`;
 }
 
-const FINAL: ReadonlySet<JobState> = new Set(['completed', 'failed', 'canceled']);
-
 /** Follows a job to its end over the event stream; the exit status says how it ended. */
 async function follow(id: string, timeoutS: number | undefined): Promise<number> {
   const startedAt = Date.now();
@@ -134,7 +133,7 @@ async function follow(id: string, timeoutS: number | undefined): Promise<number>
     clearTimeout(timer);
   }
   if (pretty) process.stdout.write('\n');
-  if (!last || !FINAL.has(last.state)) {
+  if (!last || !isFinal(last.state)) {
     process.stderr.write(`job ${id} is still ${last?.state ?? 'unknown'} after ${timeoutS} s\n`);
     return 1;
   }

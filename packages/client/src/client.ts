@@ -1,3 +1,4 @@
+import { FINAL_STATES, isFinal, type JobState } from '@offload/contract';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { OfflineError, ProblemError } from './errors.ts';
 import type {
@@ -26,7 +27,6 @@ export interface ClientOptions {
 
 /** Longest single long-poll the API holds, s. */
 const MAX_WAIT_S = 60;
-const FINAL = new Set(['completed', 'failed', 'canceled']);
 /** Reconnects of an event stream that dropped before its final event. */
 const MAX_RECONNECTS = 5;
 
@@ -89,7 +89,7 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     for (;;) {
       const seconds = Math.max(0, Math.min(MAX_WAIT_S, (deadline - Date.now()) / 1000));
       const view = await this.json<Job<O>>('GET', `/v1/jobs/${id}?wait=${seconds.toFixed(3)}`);
-      if (FINAL.has(view.state) || Date.now() >= deadline) return view;
+      if (isFinal(view.state) || Date.now() >= deadline) return view;
     }
   }
 
@@ -137,7 +137,7 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
         for await (const message of stream) {
           const event = { type: message.event, job: JSON.parse(message.data) } as JobEvent<O>;
           yield event;
-          if (FINAL.has(event.type)) return;
+          if (FINAL_STATES.has(event.type as JobState)) return;
         }
       } catch (err) {
         if (options.signal?.aborted) throw err;

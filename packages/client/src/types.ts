@@ -1,5 +1,12 @@
-import type { JobState, JobView, JobPage as WireJobPage } from '@offload/queue';
-import type { TaskDefaults, TaskDefinition } from '@offload/tasks';
+import type {
+  JobOptions,
+  JobState,
+  JobView,
+  TaskInfo,
+  JobPage as WireJobPage,
+  Problem as WireProblem,
+} from '@offload/contract';
+import type { TaskDefinition } from '@offload/tasks';
 import type { z } from 'zod';
 
 /**
@@ -34,8 +41,6 @@ export type TaskOutput<C extends TaskCatalog, N extends TaskName<C>> = z.output<
   TaskNamed<C, N>['output']
 >;
 
-export type { JobState };
-
 /** A job's view (DESIGN.md §3) whose `result` has the type of its task's output. */
 export type Job<Output = unknown> = Omit<JobView, 'result'> & { result: Output | null };
 
@@ -47,27 +52,12 @@ export interface JobEvent<Output = unknown> {
   job: Job<Output>;
 }
 
-/** One entry of GET /v1/tasks. */
-export interface TaskInfo {
-  name: string;
-  description: string;
-  queue: string;
-  /** JSON Schema */
-  input: Record<string, unknown>;
-  /** JSON Schema */
-  output: Record<string, unknown>;
-  defaults: TaskDefaults;
-}
+export type { JobState, TaskInfo };
 
-export interface SubmitOptions {
-  /** 1 is the highest; jobs without a priority run before every prioritized one. */
-  priority?: number;
-  /** Run no sooner than this many ms from now. */
-  delayMs?: number;
-  /** Attempts in all, the first included. */
-  attempts?: number;
-  /** Hard time limit of one attempt, ms. */
-  timeoutMs?: number;
+/** An RFC 9457 problem document: the API's, or one made up for an answer that has none (`http_<status>`). */
+export type Problem = Omit<WireProblem, 'code'> & { code: WireProblem['code'] | `http_${number}` };
+
+export interface SubmitOptions extends JobOptions {
   /** Makes retrying the submit safe: the same key and request answer the same job for 24 h. */
   idempotencyKey?: string;
 }
@@ -78,15 +68,4 @@ export interface ListOptions {
   /** 1–100, default 20. */
   limit?: number;
   cursor?: string;
-}
-
-/** An RFC 9457 problem document, as every error answer of the API carries. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  errors?: { path: string; message: string }[];
-  requestId?: string;
 }

@@ -1,31 +1,7 @@
+import { ERROR_STATUS, type ErrorCode, type FieldError, type Problem } from '@offload/contract';
 import type { Context } from 'hono';
 
-/**
- * The closed set of error codes Offload's HTTP services (the API and the
- * dashboard) answer with, and their HTTP status. Adding a code means adding it
- * here; the renderer below is the only place that builds an error response.
- */
-export const ERROR_STATUS = {
-  malformed_json: 400,
-  json_too_deep: 400,
-  unauthorized: 401,
-  cross_site_request: 403,
-  not_found: 404,
-  gone: 410,
-  job_finished: 409,
-  idempotency_conflict: 409,
-  payload_too_large: 413,
-  unsupported_media_type: 415,
-  validation_failed: 422,
-  unknown_task: 422,
-  rate_limited: 429,
-  queue_quota_exceeded: 429,
-  internal: 500,
-  redis_unavailable: 503,
-  redis_misconfigured: 503,
-} as const;
-
-export type ErrorCode = keyof typeof ERROR_STATUS;
+export { ERROR_STATUS, type ErrorCode, type FieldError };
 
 const TITLES: Record<ErrorCode, string> = {
   malformed_json: 'Malformed JSON',
@@ -47,12 +23,6 @@ const TITLES: Record<ErrorCode, string> = {
   redis_misconfigured: 'Queue backend unsafe for jobs',
 };
 
-export interface FieldError {
-  /** Dotted path into the request: `input.below`, `options.timeoutMs`, `wait`. */
-  path: string;
-  message: string;
-}
-
 /** The one error type handlers throw; rendered by `problemResponse`. */
 export class ApiError extends Error {
   override readonly name = 'ApiError';
@@ -65,17 +35,6 @@ export class ApiError extends Error {
   ) {
     super(detail);
   }
-}
-
-/** An RFC 9457 problem document, the body of every error answer. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: ErrorCode;
-  errors?: FieldError[];
-  requestId?: string;
 }
 
 export function problemResponse(c: Context, err: ApiError): Response {

@@ -1,22 +1,10 @@
+import { JOB_ERROR_CODES, type JobError, type JobErrorCode } from '@offload/contract';
+
 /**
  * Why a job failed, as the public API names it. BullMQ keeps only a message
  * string per failure (`failedReason`), so the code travels at its head:
  * `"timeout: Task exceeded its 5000 ms time limit"`. Encoded and decoded here only.
  */
-export const JOB_ERROR_CODES = [
-  'timeout',
-  'task_error',
-  'worker_lost',
-  'out_of_memory',
-  'canceled',
-] as const;
-
-export type JobErrorCode = (typeof JOB_ERROR_CODES)[number];
-
-export interface JobError {
-  code: JobErrorCode;
-  message: string;
-}
 
 /**
  * Thrown by a job's runner to fail the attempt with a public code.

@@ -12,35 +12,44 @@ import { createRedis } from './connection.ts';
 export class FinishWatcher {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly watchers = new Map<string, Set<() => void>>();
-  private readonly readers: QueueEvents[];
+  private readonly readers = new Map<string, QueueEvents>();
+  private readonly changed: (event: { jobId: string }) => void;
+  private readonly wake: (event: { jobId: string }) => void;
   // Its own patient connection: the API's fail-fast one suits requests, not a blocking reader.
   private readonly connection: Redis;
 
-  constructor(queueNames: readonly string[], redisUrl: string, prefix: string) {
-    const connection = createRedis(redisUrl, 'worker');
-    this.connection = connection;
-    const changed = ({ jobId }: { jobId: string }) => {
+  constructor(
+    queueNames: readonly string[],
+    redisUrl: string,
+    private readonly prefix: string,
+  ) {
+    this.connection = createRedis(redisUrl, 'worker');
+    this.changed = ({ jobId }) => {
       for (const onChange of this.watchers.get(jobId) ?? []) onChange();
     };
-    const wake = ({ jobId }: { jobId: string }) => {
-      changed({ jobId });
+    this.wake = ({ jobId }) => {
+      this.changed({ jobId });
       const set = this.waiters.get(jobId);
       if (!set) return;
       this.waiters.delete(jobId);
       for (const resolve of set) resolve();
     };
-    this.readers = queueNames.map((name) => {
-      const reader = new QueueEvents(name, { connection, prefix });
-      reader.on('completed', wake);
-      reader.on('failed', wake);
-      reader.on('removed', wake);
-      reader.on('active', changed);
-      reader.on('progress', changed);
-      reader.on('delayed', changed);
-      reader.on('waiting', changed);
-      reader.on('error', () => {});
-      return reader;
-    });
+    for (const name of queueNames) this.add(name);
+  }
+
+  /** Reads the events of one more queue (queues appear as workers publish tasks). */
+  add(queueName: string): void {
+    if (this.readers.has(queueName)) return;
+    const reader = new QueueEvents(queueName, { connection: this.connection, prefix: this.prefix });
+    reader.on('completed', this.wake);
+    reader.on('failed', this.wake);
+    reader.on('removed', this.wake);
+    reader.on('active', this.changed);
+    reader.on('progress', this.changed);
+    reader.on('delayed', this.changed);
+    reader.on('waiting', this.changed);
+    reader.on('error', () => {});
+    this.readers.set(queueName, reader);
   }
 
   /** Calls `onChange` on every event of the job until the returned function is called. */
@@ -79,7 +88,7 @@ export class FinishWatcher {
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.readers.map((reader) => reader.close()));
+    await Promise.all([...this.readers.values()].map((reader) => reader.close()));
   }
 
   /** Drops the connection at once (after close, or instead of it when Redis is gone). */

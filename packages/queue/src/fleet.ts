@@ -7,6 +7,8 @@ export interface WorkerHeartbeat {
   host: string;
   pid: number;
   queues: string[];
+  /** Task versions this worker runs, as `name fingerprint` (see catalog.ts). Absent from workers older than the catalog. */
+  tasks?: string[];
   concurrency: number;
   running: { jobId: string; task: string; startedAt: string }[];
   jobsDone: number;

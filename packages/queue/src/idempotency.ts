@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import type { JobView } from '@offload/contract';
 import type { Redis } from 'ioredis';
-import type { JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 

@@ -1,8 +1,15 @@
 export type { Redis } from 'ioredis';
 export { CancelListener } from './cancel-listener.ts';
+export {
+  type CatalogSnapshot,
+  type PublishedEntry,
+  publishCatalog,
+  taskInfos,
+  versionKey,
+} from './catalog.ts';
 export { createRedis, isRedisUnavailable, type RedisRole } from './connection.ts';
 export { parseEnv, retentionFrom, sharedEnvShape } from './env-shape.ts';
-export { type JobError, type JobErrorCode, JobFailure } from './failure.ts';
+export { JobFailure } from './failure.ts';
 export {
   HEARTBEAT_EVERY_MS,
   HEARTBEAT_TTL_MS,
@@ -29,7 +36,7 @@ export {
   type JobQueuesConfig,
   type SubmitRequest,
 } from './job-queues.ts';
-export { JOB_STATES, type JobData, type JobState, type JobView } from './job-view.ts';
+export type { JobData } from './job-view.ts';
 export { type OffloadKeys, offloadKeys } from './keys.ts';
 export { LOG_REDACT } from './log-redact.ts';
 export {
@@ -43,7 +50,6 @@ export type { RateLimit, RateLimitDecision } from './rate-limit.ts';
 export { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
 export {
   InvalidCursorError,
-  type JobPage,
   type ListQuery,
   QueueQuotaExceededError,
 } from './tenant-jobs.ts';

@@ -1,6 +1,7 @@
-import type { Backoff } from '@offload/tasks';
+import { type Backoff, isFinal, type JobPage, type JobView } from '@offload/contract';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis } from './connection.ts';
 import { FinishWatcher } from './finish-watcher.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
@@ -13,18 +14,18 @@ import {
   jobOptionsFor,
   type Retention,
 } from './job-options.ts';
-import { isFinal, type JobData, type JobView, publicState, toJobView } from './job-view.ts';
+import { type JobData, publicState, toJobView } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
 import { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
-import { forgetOpenJob, type JobPage, type ListQuery, TenantJobs } from './tenant-jobs.ts';
+import { forgetOpenJob, type ListQuery, TenantJobs } from './tenant-jobs.ts';
 
 export interface JobQueuesConfig {
   redisUrl: string;
   /** OFFLOAD_PREFIX. */
   prefix: string;
-  /** Every queue some task goes to. */
-  queueNames: readonly string[];
+  /** Queues known at start; more are added with useQueues as the catalog names them. */
+  queueNames?: readonly string[];
   /** Most unfinished jobs one tenant may have; more throw QueueQuotaExceededError. 0 or unset: no limit. */
   maxOpenJobsPerTenant?: number;
   /** How long finished jobs stay readable (JOB_RETENTION_*); default DEFAULT_RETENTION. */
@@ -46,6 +47,8 @@ export interface SubmitRequest {
   priority?: number;
   /** Wait this long before the job becomes runnable, ms. */
   delayMs?: number;
+  /** The catalog version the input was validated against. */
+  fingerprint?: string;
 }
 
 export type CancelOutcome =
@@ -69,7 +72,8 @@ interface CanceledRecord {
  */
 export class JobQueues {
   readonly keys: OffloadKeys;
-  private readonly queues: Map<string, Queue<JobData>>;
+  private readonly queues = new Map<string, Queue<JobData>>();
+  private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly watcher: FinishWatcher;
   private readonly tenantJobs: TenantJobs;
   /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
@@ -84,15 +88,9 @@ export class JobQueues {
   ) {
     this.keys = offloadKeys(config.prefix);
     this.retention = config.retention ?? DEFAULT_RETENTION;
-    const defaultJobOptions = jobOptionsFor(this.retention);
-    this.queues = new Map(
-      config.queueNames.map((name) => [
-        name,
-        new Queue<JobData>(name, { connection: redis, prefix: config.prefix, defaultJobOptions }),
-      ]),
-    );
-    for (const queue of this.queues.values()) queue.on('error', () => {});
-    this.watcher = new FinishWatcher(config.queueNames, config.redisUrl, config.prefix);
+    this.defaultJobOptions = jobOptionsFor(this.retention);
+    this.watcher = new FinishWatcher([], config.redisUrl, config.prefix);
+    this.useQueues(config.queueNames ?? []);
     this.tenantJobs = new TenantJobs(redis, this.keys, {
       maxOpenJobs: config.maxOpenJobsPerTenant ?? 0,
       indexRetentionMs: this.retention.failedMs,
@@ -111,10 +109,25 @@ export class JobQueues {
     return new JobQueues(createRedis(config.redisUrl, 'api'), config);
   }
 
+  /** Serves these queues too (submit, look up, watch); the catalog names them as workers publish. */
+  useQueues(names: Iterable<string>): void {
+    for (const name of names) {
+      if (this.queues.has(name)) continue;
+      const queue = new Queue<JobData>(name, {
+        connection: this.redis,
+        prefix: this.keys.prefix,
+        defaultJobOptions: this.defaultJobOptions,
+      });
+      queue.on('error', () => {});
+      this.queues.set(name, queue);
+      this.watcher.add(name);
+    }
+  }
+
   /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
-    const queue = this.queues.get(request.queue);
-    if (!queue) throw new Error(`No queue named "${request.queue}" is configured`);
+    this.useQueues([request.queue]);
+    const queue = this.queues.get(request.queue) as Queue<JobData>;
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const jobId = givenId ?? (await this.ids()).issue(request.tenant);
     const data: JobData = {
@@ -122,6 +135,7 @@ export class JobQueues {
       input: request.input,
       tenant: request.tenant,
       timeoutMs: request.timeoutMs,
+      ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
     const job = await guardRedis(this.redis, async () => {
       await this.tenantJobs.reserve(request.tenant, jobId);
@@ -292,6 +306,16 @@ export class JobQueues {
       this.redisProblem = redisProblem;
       return { workers, redisProblem };
     });
+  }
+
+  /** The catalog's change counter: cheap to read every second. */
+  async catalogVersion(): Promise<string> {
+    return guardRedis(this.redis, () => readCatalogVersion(this.redis, this.keys));
+  }
+
+  /** Every published task version (see catalog.ts). */
+  async readCatalog(): Promise<CatalogSnapshot> {
+    return guardRedis(this.redis, () => readCatalog(this.redis, this.keys));
   }
 
   /** Heartbeats of the live workers. */

@@ -1,20 +1,6 @@
+import { isFinal, type JobState, type JobView } from '@offload/contract';
 import type { Job } from 'bullmq';
-import { decodeFailure, type JobError } from './failure.ts';
-
-export const JOB_STATES = [
-  'queued',
-  'delayed',
-  'running',
-  'completed',
-  'failed',
-  'canceled',
-] as const;
-export type JobState = (typeof JOB_STATES)[number];
-
-const FINAL_STATES: ReadonlySet<JobState> = new Set(['completed', 'failed', 'canceled']);
-export function isFinal(state: JobState): boolean {
-  return FINAL_STATES.has(state);
-}
+import { decodeFailure } from './failure.ts';
 
 /** What a job carries in Redis besides BullMQ's own fields. */
 export interface JobData {
@@ -24,20 +10,8 @@ export interface JobData {
   tenant: string;
   /** Hard time limit of one attempt, ms. */
   timeoutMs: number;
-}
-
-/** The public view of a job (DESIGN.md §3). */
-export interface JobView {
-  id: string;
-  task: string;
-  state: JobState;
-  progress: number;
-  attempts: { made: number; max: number };
-  result: unknown;
-  error: JobError | null;
-  createdAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
+  /** The catalog version (fingerprint) the API validated the input against; see catalog.ts. */
+  fingerprint?: string;
 }
 
 /** BullMQ state names (as `Job.getState` answers) → public state. The one such mapping. */

@@ -23,6 +23,10 @@ export interface OffloadKeys {
   rateLimit(identity: string): string;
   /** Hash: throughput and latency of one minute (minutes since epoch), see history.ts. */
   history(minute: number): string;
+  /** Hash: one field per published task version (`name fingerprint`) → its catalog entry, JSON. */
+  catalog: string;
+  /** String: a counter bumped whenever a new task version is published. */
+  catalogVersion: string;
   /** String: the secret that signs job ids (see job-ids.ts), created once per deployment. */
   idSecret: string;
 }
@@ -39,6 +43,8 @@ export function offloadKeys(prefix: string): OffloadKeys {
     idempotency: (tenant, keyHash) => `${prefix}:idempotency:${tenant}:${keyHash}`,
     rateLimit: (identity) => `${prefix}:rate:${identity}`,
     history: (minute) => `${prefix}:history:${minute}`,
+    catalog: `${prefix}:catalog`,
+    catalogVersion: `${prefix}:catalog:version`,
     idSecret: `${prefix}:id-secret`,
   };
 }

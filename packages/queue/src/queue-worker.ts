@@ -1,4 +1,4 @@
-import { type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeFailure, JobFailure } from './failure.ts';
 import type { Retention } from './job-options.ts';
@@ -15,6 +15,8 @@ export interface RunningJob {
   timeoutMs: number;
   /** 1 for the first attempt. */
   attempt: number;
+  /** The catalog version its input was validated against (unset on jobs from before the catalog). */
+  fingerprint: string | undefined;
   /** When the job became runnable: added, or its delay over, ms since epoch. */
   queuedAt: number;
   /** Records progress in Redis; fire and forget. */
@@ -29,9 +31,19 @@ export interface RunningJob {
  */
 export type JobRunner = (job: RunningJob) => Promise<unknown>;
 
-/** The runner gives the job back (worker shutting down): it goes to the head of its queue at once. */
+/**
+ * The runner gives the job back untouched, no attempt used: at once to its
+ * queue (the worker is shutting down), or after `delayMs` (another worker
+ * should take it; the delay keeps this one from taking it again at once).
+ */
 export class HandBack extends Error {
   override readonly name = 'HandBack';
+  constructor(
+    message: string,
+    readonly delayMs = 0,
+  ) {
+    super(message);
+  }
 }
 
 export interface QueueWorkerOptions {
@@ -87,6 +99,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       input: job.data.input,
       timeoutMs: job.data.timeoutMs,
       attempt: job.attemptsMade + 1,
+      fingerprint: job.data.fingerprint,
       queuedAt: job.timestamp + (job.opts.delay ?? 0),
       progress: (value) => {
         job.updateProgress(value).catch(() => {});
@@ -99,6 +112,12 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       return await options.run(running);
     } catch (err) {
       if (err instanceof HandBack && token) {
+        // BullMQ counted this pick as an attempt started; a job handed back was not attempted.
+        await redis.hincrby(`${prefix}:${queue}:${job.id}`, 'ats', -1);
+        if (err.delayMs > 0) {
+          await job.moveToDelayed(Date.now() + err.delayMs, token);
+          throw new DelayedError();
+        }
         await job.moveToWait(token);
         throw new WaitingError();
       }

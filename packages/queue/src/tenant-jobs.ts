@@ -1,5 +1,5 @@
+import { isFinal, type JobPage, type JobState, type JobView } from '@offload/contract';
 import type { Redis } from 'ioredis';
-import { isFinal, type JobState, type JobView } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 
@@ -73,12 +73,6 @@ export interface ListQuery {
   /** Page size, 1 … 100. */
   limit: number;
   cursor?: string;
-}
-
-export interface JobPage {
-  jobs: JobView[];
-  /** Pass as `cursor` for the next page; null when there is none. */
-  nextCursor: string | null;
 }
 
 /** Most index entries one list call reads, so a filter matching nothing cannot scan a tenant's whole history. */

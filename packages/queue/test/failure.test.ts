@@ -1,5 +1,6 @@
+import { JOB_ERROR_CODES } from '@offload/contract';
 import { describe, expect, it } from 'vitest';
-import { decodeFailure, encodeFailure, JOB_ERROR_CODES } from '../src/failure.ts';
+import { decodeFailure, encodeFailure } from '../src/failure.ts';
 import { isWellFormedJobId } from '../src/job-options.ts';
 import { publicState } from '../src/job-view.ts';
 import { offloadKeys } from '../src/keys.ts';

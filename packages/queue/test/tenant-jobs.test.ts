@@ -1,9 +1,9 @@
+import type { JobState, JobView } from '@offload/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { DEFAULT_RETENTION } from '../src/job-options.ts';
-import type { JobState, JobView } from '../src/job-view.ts';
 import { offloadKeys } from '../src/keys.ts';
 import { forgetOpenJob, QueueQuotaExceededError, TenantJobs } from '../src/tenant-jobs.ts';
 

@@ -1,18 +1,7 @@
+import type { Backoff, TaskDefaults } from '@offload/contract';
 import type { z } from 'zod';
 
-/** Backoff between attempts, as BullMQ understands it. `delay` in ms. */
-export interface Backoff {
-  type: 'fixed' | 'exponential';
-  delay: number;
-}
-
-export interface TaskDefaults {
-  /** Hard time limit of one attempt, ms. At the limit the executor is killed and the job fails with `timeout`. */
-  timeoutMs: number;
-  /** Attempts in all, first included (1 = never retried). */
-  attempts: number;
-  backoff: Backoff;
-}
+export type { Backoff, TaskDefaults };
 
 /**
  * Progress a task reports: a percentage 0–100, or an object whose `percent`

@@ -131,11 +131,12 @@ describe('image.mandelbrot', () => {
 describe('cpu.burn', () => {
   it('keeps the CPU busy for at least the requested time', async () => {
     const before = process.cpuUsage();
-    const { burnedMs } = await cpuBurn.run({ ms: 50 }, makeContext());
+    const { burnedMs } = await cpuBurn.run({ ms: 200 }, makeContext());
     const used = process.cpuUsage(before);
-    expect(burnedMs).toBeGreaterThanOrEqual(50);
-    // cpuUsage is in µs: the loop must have computed, not slept, for most of the 50 ms.
-    expect(used.user / 1000).toBeGreaterThanOrEqual(0.7 * 50);
+    expect(burnedMs).toBeGreaterThanOrEqual(200);
+    // cpuUsage is in µs. A sleep would use well under 1 ms of CPU; a loop computes for
+    // the whole 200 ms, less only what other processes on a busy machine take from it.
+    expect(used.user / 1000).toBeGreaterThanOrEqual(0.25 * 200);
   });
 
   it('reports progress below 100 while it burns', async () => {

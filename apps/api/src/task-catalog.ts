@@ -1,0 +1,163 @@
+import type { FieldError, TaskInfo } from '@offload/contract';
+import { isRedisUnavailable, type JobQueues, type PublishedEntry, taskInfos } from '@offload/queue';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Logger } from 'pino';
+
+/**
+ * The API's view of the task catalog the workers publish (DESIGN.md §2). The
+ * API imports no task code: it validates submits against the published JSON
+ * Schema, and learns a new task or version within one refresh (REFRESH_MS)
+ * of a worker publishing it, without a restart.
+ */
+
+/** How often the catalog's change counter and the fleet are read, ms: a new task is known within this. */
+export const REFRESH_MS = 1000;
+
+export interface CatalogTask {
+  info: TaskInfo;
+  /** Field errors of an input under this task's published input schema; empty when it fits. */
+  check(input: unknown): FieldError[];
+}
+
+/** Most field errors one refused input reports: enough to fix it, never a multi-megabyte answer. */
+const MAX_FIELD_ERRORS = 20;
+
+export class TaskCatalog {
+  private tasks = new Map<string, CatalogTask>();
+  private entries: PublishedEntry[] = [];
+  private version: string | null = null;
+  private loaded: Promise<void> | null = null;
+  private readonly validators = new Map<string, ValidateFunction>();
+  private readonly warned = new Set<string>();
+  private readonly ajv = new Ajv2020({
+    // Every problem of an input at once, bounded by MAX_FIELD_ERRORS when reported.
+    allErrors: true,
+    // zod's JSON Schema carries formats and keywords Ajv need not enforce; the worker checks again with zod.
+    strict: false,
+    validateFormats: false,
+  });
+  private timer: NodeJS.Timeout | null = null;
+  /** The validating version of every task, as `name fingerprint` pairs. */
+  private signature = '';
+  /** Bumped whenever a task or its validating version changes; the OpenAPI document is rebuilt then. */
+  generation = 0;
+
+  constructor(
+    private readonly jobs: JobQueues,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Refreshes every REFRESH_MS until close(). */
+  start(): this {
+    const tick = () => {
+      this.refresh().catch((err: Error) => {
+        if (!isRedisUnavailable(err)) this.logger.warn({ err: err.message }, 'catalog not read');
+      });
+    };
+    tick();
+    this.timer = setInterval(tick, REFRESH_MS);
+    this.timer.unref();
+    return this;
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Every task, by name. Throws RedisUnavailableError when the catalog was never read and Redis is down. */
+  async list(): Promise<TaskInfo[]> {
+    await this.ready();
+    return [...this.tasks.values()].map((task) => task.info);
+  }
+
+  async find(name: string): Promise<CatalogTask | undefined> {
+    await this.ready();
+    return this.tasks.get(name);
+  }
+
+  /** Resolves once the catalog has been read at least once (a first submit waits for it, or gets a 503). */
+  private ready(): Promise<void> {
+    if (this.version !== null) return Promise.resolve();
+    if (!this.loaded) {
+      const loading = this.refresh();
+      this.loaded = loading;
+      loading.catch(() => {
+        if (this.loaded === loading) this.loaded = null;
+      });
+    }
+    return this.loaded;
+  }
+
+  /** Reads the counter; the entries only when it moved; the fleet (live workers per task) every time. */
+  async refresh(): Promise<void> {
+    const version = await this.jobs.catalogVersion();
+    if (version !== this.version) {
+      const snapshot = await this.jobs.readCatalog();
+      for (const field of snapshot.malformed) {
+        if (this.warned.has(field)) continue;
+        this.warned.add(field);
+        this.logger.warn({ field }, 'catalog entry ignored: it does not parse as a task version');
+      }
+      this.entries = snapshot.entries;
+      this.jobs.useQueues(new Set(snapshot.entries.map((entry) => entry.queue)));
+    }
+    const infos = taskInfos(this.entries, await this.jobs.readFleet());
+    const signature = infos.map((info) => `${info.name} ${info.fingerprint}`).join(',');
+    if (signature !== this.signature) this.generation++;
+    this.signature = signature;
+    this.tasks = new Map(infos.map((info) => [info.name, this.task(info)]));
+    this.version = version;
+  }
+
+  private task(info: TaskInfo): CatalogTask {
+    return {
+      info,
+      check: (input) => {
+        const validate = this.validator(info);
+        if (!validate)
+          return [{ path: 'input', message: 'the task’s published schema is unusable' }];
+        if (validate(input)) return [];
+        return (validate.errors ?? []).slice(0, MAX_FIELD_ERRORS).map(fieldError);
+      },
+    };
+  }
+
+  /** Compiled once per version (fingerprint), not per request; null for a schema Ajv refuses. */
+  private validator(info: TaskInfo): ValidateFunction | null {
+    const known = this.validators.get(info.fingerprint);
+    if (known) return known;
+    try {
+      const { $schema: _, ...schema } = info.input;
+      const validate = this.ajv.compile(schema);
+      this.validators.set(info.fingerprint, validate);
+      return validate;
+    } catch (err) {
+      if (!this.warned.has(info.fingerprint)) {
+        this.warned.add(info.fingerprint);
+        this.logger.warn(
+          { task: info.name, fingerprint: info.fingerprint, err: (err as Error).message },
+          'task input schema does not compile; its submits are refused',
+        );
+      }
+      return null;
+    }
+  }
+}
+
+/** An Ajv error as the problem document's field error, at its path under `input`. */
+function fieldError(error: ErrorObject): FieldError {
+  const path = ['input', ...error.instancePath.split('/').slice(1).map(unescapePointer)];
+  const params = error.params as Record<string, unknown>;
+  if (error.keyword === 'additionalProperties') {
+    return {
+      path: [...path, String(params.additionalProperty)].join('.'),
+      message: 'unknown field',
+    };
+  }
+  if (error.keyword === 'required') {
+    return { path: [...path, String(params.missingProperty)].join('.'), message: 'is required' };
+  }
+  return { path: path.join('.'), message: error.message ?? 'is invalid' };
+}
+
+const unescapePointer = (part: string) => part.replace(/~1/g, '/').replace(/~0/g, '~');

@@ -1,0 +1,116 @@
+import { CatalogEntry, type TaskInfo, type TaskVersion } from '@offload/contract';
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { WorkerHeartbeat } from './fleet.ts';
+import type { OffloadKeys } from './keys.ts';
+
+/**
+ * The task catalog (DESIGN.md §2): workers publish what they run, the API and
+ * the dashboard read it. Each version of a task (name + fingerprint) is one
+ * hash field, written once (HSETNX keeps its first `publishedAt`); a counter
+ * changes whenever a new version appears, so readers re-read the hash only then.
+ *
+ * Rolling deploys: while two versions of a task are live, the newest published
+ * one validates submits, and each job carries the fingerprint it was validated
+ * against; a worker that runs another version hands such a job back (see the
+ * worker) while a worker of that version lives.
+ */
+
+const PublishedEntry = CatalogEntry.extend({ publishedAt: z.iso.datetime() });
+export type PublishedEntry = z.infer<typeof PublishedEntry>;
+
+/** The hash field of one version of a task. */
+export const versionKey = (name: string, fingerprint: string) => `${name} ${fingerprint}`;
+
+/** Publishes the versions a worker runs; bumps the catalog version when one is new. */
+export async function publishCatalog(
+  redis: Redis,
+  keys: OffloadKeys,
+  entries: readonly CatalogEntry[],
+): Promise<void> {
+  if (entries.length === 0) return;
+  const publishedAt = new Date().toISOString();
+  const multi = redis.multi();
+  for (const entry of entries) {
+    const field = versionKey(entry.name, entry.fingerprint);
+    multi.hsetnx(keys.catalog, field, JSON.stringify({ ...entry, publishedAt }));
+  }
+  const added = (await multi.exec()) ?? [];
+  if (added.some(([, value]) => value === 1)) await redis.incr(keys.catalogVersion);
+}
+
+export interface CatalogSnapshot {
+  /** The counter's value when read; re-read the entries only when it changes. */
+  version: string;
+  entries: PublishedEntry[];
+  /** Fields that did not parse (written by another version, or by hand): ignored. */
+  malformed: string[];
+}
+
+export async function readCatalogVersion(redis: Redis, keys: OffloadKeys): Promise<string> {
+  return (await redis.get(keys.catalogVersion)) ?? '0';
+}
+
+export async function readCatalog(redis: Redis, keys: OffloadKeys): Promise<CatalogSnapshot> {
+  const [version, fields] = await Promise.all([
+    readCatalogVersion(redis, keys),
+    redis.hgetall(keys.catalog),
+  ]);
+  const entries: PublishedEntry[] = [];
+  const malformed: string[] = [];
+  for (const [field, text] of Object.entries(fields)) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      malformed.push(field);
+      continue;
+    }
+    const entry = PublishedEntry.safeParse(parsed);
+    if (entry.success && field === versionKey(entry.data.name, entry.data.fingerprint)) {
+      entries.push(entry.data);
+    } else {
+      malformed.push(field);
+    }
+  }
+  return { version, entries, malformed };
+}
+
+/**
+ * The catalog as GET /v1/tasks shows it: per task, the version submits are
+ * validated against (the newest published among those a live worker runs, else
+ * the newest published), every version with its live workers, and the total.
+ */
+export function taskInfos(
+  entries: readonly PublishedEntry[],
+  fleet: readonly WorkerHeartbeat[],
+): TaskInfo[] {
+  const live = new Map<string, number>();
+  for (const beat of fleet) {
+    for (const version of beat.tasks ?? []) live.set(version, (live.get(version) ?? 0) + 1);
+  }
+  const byName = new Map<string, PublishedEntry[]>();
+  for (const entry of entries) byName.set(entry.name, [...(byName.get(entry.name) ?? []), entry]);
+  const infos: TaskInfo[] = [];
+  for (const [name, list] of byName) {
+    const workersOf = (e: PublishedEntry) => live.get(versionKey(name, e.fingerprint)) ?? 0;
+    const newestFirst = [...list].sort(
+      (a, b) =>
+        b.publishedAt.localeCompare(a.publishedAt) || a.fingerprint.localeCompare(b.fingerprint),
+    );
+    const current = newestFirst.find((e) => workersOf(e) > 0) ?? newestFirst[0];
+    if (!current) continue;
+    const versions: TaskVersion[] = newestFirst.map((e) => ({
+      fingerprint: e.fingerprint,
+      publishedAt: e.publishedAt,
+      workers: workersOf(e),
+    }));
+    const { publishedAt: _, ...entry } = current;
+    infos.push({
+      ...entry,
+      workers: versions.reduce((sum, v) => sum + v.workers, 0),
+      versions,
+    });
+  }
+  return infos.sort((a, b) => a.name.localeCompare(b.name));
+}

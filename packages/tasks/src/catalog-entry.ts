@@ -1,0 +1,32 @@
+import { createHash } from 'node:crypto';
+import type { CatalogEntry } from '@offload/contract';
+import { z } from 'zod';
+import type { TaskDefinition } from './define-task.ts';
+
+/**
+ * What a worker publishes about a task (DESIGN.md §2): its schemas as JSON
+ * Schema, for the API to validate with and the OpenAPI document to show.
+ * A zod check JSON Schema cannot say (a refinement, a transform) is checked
+ * by the worker alone, which validates again with the task's own schema.
+ */
+export function catalogEntryOf(task: TaskDefinition): CatalogEntry {
+  const input = z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' });
+  const output = z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' });
+  return {
+    name: task.name,
+    description: task.description,
+    queue: task.queue,
+    input,
+    output,
+    defaults: task.defaults,
+    fingerprint: fingerprintOf(input, output),
+  };
+}
+
+/** 16 hex digits of the sha256 of both schemas: equal schemas, equal fingerprints, on any machine. */
+function fingerprintOf(input: object, output: object): string {
+  return createHash('sha256')
+    .update(JSON.stringify([input, output]))
+    .digest('hex')
+    .slice(0, 16);
+}
