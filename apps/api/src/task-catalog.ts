@@ -19,6 +19,9 @@ export interface CatalogTask {
   check(input: unknown): FieldError[];
 }
 
+/** Least time between two refreshes caused by an unknown task name, ms. */
+const MISS_REFRESH_MS = 100;
+
 /** Most field errors one refused input reports: enough to fix it, never a multi-megabyte answer. */
 const MAX_FIELD_ERRORS = 20;
 
@@ -37,6 +40,8 @@ export class TaskCatalog {
     validateFormats: false,
   });
   private timer: NodeJS.Timeout | null = null;
+  /** When the last refresh started, ms since epoch. */
+  private refreshedAt = 0;
   /** The validating version of every task, as `name fingerprint` pairs. */
   private signature = '';
   /** Bumped whenever a task or its validating version changes; the OpenAPI document is rebuilt then. */
@@ -70,8 +75,17 @@ export class TaskCatalog {
     return [...this.tasks.values()].map((task) => task.info);
   }
 
+  /**
+   * The task by name. A name not in the catalog makes one early refresh (at
+   * most every MISS_REFRESH_MS), so a task published since the last refresh,
+   * by a worker that has just started, is accepted at once rather than up to a
+   * second later.
+   */
   async find(name: string): Promise<CatalogTask | undefined> {
     await this.ready();
+    const task = this.tasks.get(name);
+    if (task || Date.now() - this.refreshedAt < MISS_REFRESH_MS) return task;
+    await this.refresh();
     return this.tasks.get(name);
   }
 
@@ -90,6 +104,7 @@ export class TaskCatalog {
 
   /** Reads the counter; the entries only when it moved; the fleet (live workers per task) every time. */
   async refresh(): Promise<void> {
+    this.refreshedAt = Date.now();
     const version = await this.jobs.catalogVersion();
     if (version !== this.version) {
       const snapshot = await this.jobs.readCatalog();

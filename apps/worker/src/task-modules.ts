@@ -39,15 +39,17 @@ let hooked = false;
 function provideOffloadPackages(): void {
   if (hooked) return;
   hooked = true;
-  const offload = import.meta.url;
   registerHooks({
     resolve(specifier, context, nextResolve) {
       try {
         return nextResolve(specifier, context);
       } catch (err) {
-        const notFound = (err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND';
+        // ESM's code, and CommonJS' (tsx runs a .ts file outside any "type": "module" package as CommonJS).
+        const code = (err as { code?: string }).code;
+        const notFound = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
         if (!notFound || !PROVIDED.some((re) => re.test(specifier))) throw err;
-        return nextResolve(specifier, { ...context, parentURL: offload });
+        // Resolved from here, not through nextResolve: CommonJS resolution ignores a changed parentURL.
+        return { url: import.meta.resolve(specifier), shortCircuit: true };
       }
     },
   });

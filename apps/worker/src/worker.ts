@@ -53,7 +53,7 @@ export interface OffloadWorker {
 /** Least time between two heartbeats written because a job started or ended, ms. */
 const BEAT_ON_CHANGE_MS = 250;
 /** How long a job this worker must not run waits before it is offered again, ms (see runnerFor). */
-const HAND_BACK_DELAY_MS = 1000;
+const HAND_BACK_DELAY_MS = 250;
 /** How old the fleet this worker decides hand-backs with may be, ms. */
 const FLEET_FRESH_MS = 1000;
 
