@@ -33,8 +33,16 @@ const json = <T extends z.ZodType>(schema: T, description: string) => ({
 
 /** Every /v1 route: a Bearer key (unless in open development mode), a rate limit, Redis. */
 const v1 = { security: [{ bearer: [] as string[] }] };
-/** Health and metrics: no key, no rate limit, so probes and scrapers need nothing. */
-const open = { security: [] };
+/**
+ * Health and metrics: no key, no rate limit, so probes and scrapers need
+ * nothing. Like every route they refuse what they do not read: a query
+ * parameter answers 422.
+ */
+const open = {
+  security: [],
+  request: { query: z.strictObject({}) },
+};
+const openProblems = problems('validation_failed');
 const v1Problems = ['unauthorized', 'rate_limited', 'redis_unavailable'] as const;
 
 export const healthRoute = createRoute({
@@ -44,7 +52,10 @@ export const healthRoute = createRoute({
   tags: ['health'],
   ...open,
   summary: 'Liveness: the process is up',
-  responses: { 200: json(z.object({ status: z.literal('ok') }), 'Alive') },
+  responses: {
+    200: json(z.object({ status: z.literal('ok') }), 'Alive'),
+    ...openProblems,
+  },
 });
 
 const readiness = z.object({
@@ -63,6 +74,7 @@ export const readyRoute = createRoute({
   responses: {
     200: json(readiness, 'Ready'),
     503: json(readiness, 'Redis unreachable or unsafe for jobs'),
+    ...openProblems,
   },
 });
 
@@ -73,7 +85,10 @@ export const metricsRoute = createRoute({
   tags: ['health'],
   ...open,
   summary: 'Prometheus metrics, text exposition format',
-  responses: { 200: { description: 'Metrics (text/plain; version=0.0.4)' } },
+  responses: {
+    200: { description: 'Metrics (text/plain; version=0.0.4)' },
+    ...openProblems,
+  },
 });
 
 export const tasksRoute = createRoute({

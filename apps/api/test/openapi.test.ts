@@ -1,12 +1,21 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { registry } from '@offload/tasks';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
-import { testPrefix } from '../../../tests/support/processes.ts';
+import { ROOT, testPrefix } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked by the assertions
 type Doc = any;
+
+const run = promisify(execFile);
+const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
+/** Inside the repository, so the generated client's imports resolve from its node_modules. */
+const work = mkdtempSync(join(ROOT, 'test-results', 'openapi-'));
 
 let api: TestApi;
 let doc: Doc;
@@ -16,7 +25,10 @@ beforeAll(async () => {
   expect(res.status).toBe(200);
   doc = await res.json();
 });
-afterAll(() => api.close());
+afterAll(async () => {
+  await api.close();
+  rmSync(work, { recursive: true, force: true });
+});
 
 /** Routes that serve the documentation itself. */
 const DOCUMENTATION = new Set(['/openapi.json', '/docs']);
@@ -70,6 +82,53 @@ describe('the OpenAPI document', () => {
       expect.arrayContaining(['200', '202', '401', '409', '413', '422', '429']),
     );
   });
+
+  it('passes redocly lint (recommended rules) with no error and no warning', async () => {
+    const file = join(work, 'openapi.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const { stdout } = await run(bin('redocly'), ['lint', file, '--format=json']).catch(
+      (err: { stdout: string }) => ({ stdout: err.stdout }),
+    );
+    const report = JSON.parse(stdout) as { totals: { errors: number; warnings: number } };
+    expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });
+  });
+
+  it('generates, with openapi-typescript, a client that type-checks a submit-and-wait script and refuses a wrong input', async () => {
+    writeFileSync(join(work, 'openapi.json'), JSON.stringify(doc));
+    await run(bin('openapi-typescript'), [
+      join(work, 'openapi.json'),
+      '-o',
+      join(work, 'api.d.ts'),
+    ]);
+    const script = (input: string) => `import createClient from 'openapi-fetch';
+import type { paths } from './api.d.ts';
+const api = createClient<paths>({ baseUrl: 'http://127.0.0.1:3000' });
+const submitted = await api.POST('/v1/jobs', { body: { task: 'primes.count', input: ${input} } });
+if (!submitted.data) throw new Error(submitted.error?.detail);
+const done = await api.GET('/v1/jobs/{id}', {
+  params: { path: { id: submitted.data.id }, query: { wait: '30' } },
+});
+const state: 'queued' | 'delayed' | 'running' | 'completed' | 'failed' | 'canceled' | undefined = done.data?.state;
+console.log(state, done.data?.result);
+`;
+    writeFileSync(join(work, 'good.ts'), script('{ below: 1000 }'));
+    writeFileSync(join(work, 'bad.ts'), script("{ below: 'a thousand' }"));
+    const tsc = (file: string) =>
+      run(bin('tsc'), [
+        '--noEmit',
+        '--strict',
+        '--module',
+        'nodenext',
+        '--target',
+        'es2022',
+        '--allowImportingTsExtensions',
+        '--skipLibCheck',
+        join(work, file),
+      ]);
+    await expect(tsc('good.ts')).resolves.toBeDefined();
+    const bad = await tsc('bad.ts').catch((err: { stdout: string }) => err.stdout);
+    expect(bad).toMatch(/bad\.ts.*error TS2322/s);
+  }, 60_000);
 
   it('serves an interactive reference at /docs that reads /openapi.json', async () => {
     const res = await api.app.request('/docs');

@@ -1,7 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { registry } from '@offload/tasks';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../scripts/redis-server.ts';
+import { publishTasks } from '../../../tests/support/api-server.ts';
 import {
   ROOT,
   type RunningProcess,
@@ -39,9 +41,17 @@ describe('the dashboard bundle in production', () => {
 
   it('serves bull-board and its static files behind the credentials', async () => {
     const port = await freePort();
+    const settings = env();
+    // The queues come from the catalog workers publish: as if a worker of the built-ins had started.
+    await publishTasks(settings.REDIS_URL, settings.OFFLOAD_PREFIX, registry);
     const dashboard = startNodeProcess(
       BUNDLE,
-      { ...env(), DASHBOARD_PORT: String(port), ADMIN_USER: 'ops', ADMIN_PASSWORD: 's3cret-pass' },
+      {
+        ...settings,
+        DASHBOARD_PORT: String(port),
+        ADMIN_USER: 'ops',
+        ADMIN_PASSWORD: 's3cret-pass',
+      },
       { tsx: false },
     );
     running.push(dashboard);
