@@ -72,7 +72,15 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
-      { test: { name: 'examples', include: ['examples/*/test/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'examples',
+          include: ['examples/*/test/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
     ],
   },
 });
