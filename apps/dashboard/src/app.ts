@@ -3,7 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { ApiError, problemResponse } from '@offload/problem';
-import { isRedisUnavailable, type JobQueues } from '@offload/queue';
+import { isRedisUnavailable, type JobQueues, taskInfos } from '@offload/queue';
 import { Hono } from 'hono';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
@@ -13,7 +13,8 @@ import type { Logger } from 'pino';
 import { type AdminCredentials, adminAuth } from './auth.ts';
 import { FleetTracker } from './fleet-tracker.ts';
 import { fleetPage } from './pages/fleet-page.ts';
-import { FLEET_PATH, QUEUES_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
+import { FLEET_PATH, QUEUES_PATH, TASKS_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
+import { tasksPage } from './pages/tasks-page.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
 import { selfContained } from './self-contained.ts';
 
@@ -47,6 +48,7 @@ export function createDashboard(deps: DashboardDeps) {
       uiConfig: {
         boardTitle: 'Offload',
         miscLinks: [
+          { text: 'Tasks', url: TASKS_PATH },
           { text: 'Fleet', url: FLEET_PATH },
           { text: 'Throughput', url: THROUGHPUT_PATH },
         ],
@@ -101,6 +103,11 @@ export function createDashboard(deps: DashboardDeps) {
     // cross-site form included: state changes must come from this origin.
     .use(csrf())
     .get('/', (c) => c.redirect(FLEET_PATH))
+    .get(TASKS_PATH, async (c) => {
+      const [catalog, live] = await Promise.all([jobs.readCatalog(), jobs.readFleet()]);
+      const tasks = taskInfos(catalog.entries, live);
+      return c.html(tasksPage({ tasks, malformed: catalog.malformed, now: Date.now(), open }));
+    })
     .get(FLEET_PATH, async (c) => {
       const rows = fleet.rows(await jobs.readFleet());
       const canceledId = c.req.query('canceled');

@@ -5,11 +5,13 @@ export type Html = HtmlEscapedString | Promise<HtmlEscapedString>;
 
 /** Where the dashboard's pages live; bull-board serves its own UI under QUEUES_PATH. */
 export const QUEUES_PATH = '/queues';
+export const TASKS_PATH = '/tasks';
 export const FLEET_PATH = '/fleet';
 export const THROUGHPUT_PATH = '/throughput';
 
 const NAV = [
   { href: QUEUES_PATH, label: 'Queues' },
+  { href: TASKS_PATH, label: 'Tasks' },
   { href: FLEET_PATH, label: 'Fleet' },
   { href: THROUGHPUT_PATH, label: 'Throughput' },
 ];
@@ -29,6 +31,10 @@ th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e4e7ec;vertical-
 button{cursor:pointer;border:1px solid #c33;background:#fff;color:#c33;border-radius:4px;padding:1px 8px}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{background:#fff;padding:8px;box-shadow:0 1px 2px #0001}
 .muted{color:#6b7385}code{font-size:12px}
+.flag{display:inline-block;white-space:nowrap;margin:2px 0;padding:1px 8px;border-radius:8px;font-size:12px;font-weight:600;background:#fff4d6;color:#7a5200;border:1px solid #f0c040}
+.flag.no-worker{background:#fde2e1;color:#a02820;border-color:#e8a09b}
+tr.mismatched td{background:#fffbeb}
+.versions{margin:0;padding:0;list-style:none}td.fit{width:1%;white-space:nowrap}
 `;
 
 export function layout(options: {
