@@ -40,8 +40,9 @@ export class TaskCatalog {
     validateFormats: false,
   });
   private timer: NodeJS.Timeout | null = null;
-  /** When the last refresh started, ms since epoch. */
-  private refreshedAt = 0;
+  /** The latest refresh an unknown name caused, and when it started (ms since epoch). */
+  private missRefresh: Promise<void> | null = null;
+  private missRefreshAt = 0;
   /** The validating version of every task, as `name fingerprint` pairs. */
   private signature = '';
   /** Bumped whenever a task or its validating version changes; the OpenAPI document is rebuilt then. */
@@ -84,8 +85,13 @@ export class TaskCatalog {
   async find(name: string): Promise<CatalogTask | undefined> {
     await this.ready();
     const task = this.tasks.get(name);
-    if (task || Date.now() - this.refreshedAt < MISS_REFRESH_MS) return task;
-    await this.refresh();
+    if (task) return task;
+    // Concurrent misses share one refresh: a burst of submits for a task just published all see it.
+    if (!this.missRefresh || Date.now() - this.missRefreshAt >= MISS_REFRESH_MS) {
+      this.missRefreshAt = Date.now();
+      this.missRefresh = this.refresh();
+    }
+    await this.missRefresh;
     return this.tasks.get(name);
   }
 
@@ -104,7 +110,6 @@ export class TaskCatalog {
 
   /** Reads the counter; the entries only when it moved; the fleet (live workers per task) every time. */
   async refresh(): Promise<void> {
-    this.refreshedAt = Date.now();
     const version = await this.jobs.catalogVersion();
     if (version !== this.version) {
       const snapshot = await this.jobs.readCatalog();
