@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TaskInfo } from '@offload/contract';
 import { createRedis, offloadKeys } from '@offload/queue';
@@ -14,6 +12,7 @@ import {
   testPrefix,
 } from '../support/processes.ts';
 import { testRedisUrl } from '../support/redis-url.ts';
+import { TaskFolder } from '../support/task-files.ts';
 
 /**
  * A team's own tasks (DESIGN.md §2): task files in a folder outside this
@@ -21,47 +20,14 @@ import { testRedisUrl } from '../support/redis-url.ts';
  * API started with no task module at all learns them from the catalog.
  */
 const redisUrl = testRedisUrl();
-const folder = mkdtempSync(join(tmpdir(), 'offload-own-tasks-'));
 let prefix: string;
 let api: TestApi;
 let http: ReturnType<typeof client>;
 const workers: RunningProcess[] = [];
-
-/** Writes a task file into the temporary folder and returns its absolute path. */
-function taskFile(name: string, source: string): string {
-  const path = join(folder, name);
-  writeFileSync(path, source);
-  return path;
-}
-
-const reverseTask = taskFile(
-  'reverse.ts',
-  `import { defineTask } from '@offload/tasks';
-import { z } from 'zod';
-export const reverse = defineTask({
-  name: 'text.reverse', description: 'Reverses a text.', queue: 'default',
-  input: z.strictObject({ text: z.string().max(1000) }), output: z.object({ reversed: z.string() }),
-  defaults: { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 1000 } },
-  run: ({ text }) => ({ reversed: [...text].reverse().join('') }),
-});
-`,
-);
-
-/** One version of `text.shout`; version 2 accepts `times` and says which version ran. */
-const shoutVersion = (version: 1 | 2) =>
-  taskFile(
-    `shout-v${version}.ts`,
-    `import { defineTask } from '@offload/tasks';
-import { z } from 'zod';
-export const shout = defineTask({
-  name: 'text.shout', description: 'Shouts a text (version ${version}).', queue: 'shout',
-  input: z.strictObject({ text: z.string()${version === 2 ? ', times: z.number().int().min(1).max(5).optional()' : ''} }),
-  output: z.object({ shouted: z.string(), version: z.number() }),
-  defaults: { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 100 } },
-  run: (input) => ({ shouted: input.text.toUpperCase()${version === 2 ? '.repeat(input.times ?? 1)' : ''}, version: ${version} }),
-});
-`,
-  );
+const files = new TaskFolder();
+const taskFile = (name: string, source: string) => files.write(name, source);
+const reverseTask = files.reverse();
+const shoutVersion = (version: 1 | 2) => files.shout(version);
 
 async function worker(tasks: string, concurrency = 1): Promise<RunningProcess> {
   const started = await startWorkerProcess({ redisUrl, prefix, tasks, concurrency });
@@ -97,7 +63,7 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((w) => w.stop('SIGKILL')));
   await api.close();
 });
-afterAll(() => rmSync(folder, { recursive: true, force: true }));
+afterAll(() => files.remove());
 
 describe('your own tasks', () => {
   it('runs a task file from a folder outside the repository, with no install next to it', async () => {
@@ -247,7 +213,7 @@ describe('a rolling deploy: two versions of one task live at once', () => {
 
 describe('a task module that cannot serve', () => {
   const cases: [string, () => string, RegExp][] = [
-    ['does not exist', () => join(folder, 'missing.ts'), /no such file or folder/],
+    ['does not exist', () => join(files.path, 'missing.ts'), /no such file or folder/],
     [
       'fails to load',
       () => taskFile('syntax.ts', 'export const = ;\n'),

@@ -7,7 +7,10 @@ import type { TaskInfo } from '@offload/contract';
  * so client generators and readers see every task's input. Rebuilt when the
  * catalog changes, never per request.
  */
-export function openApiDocument(app: OpenAPIHono<any>, tasks: readonly TaskInfo[]) {
+export function openApiDocument(
+  app: Pick<OpenAPIHono, 'getOpenAPI31Document'>,
+  tasks: readonly TaskInfo[],
+) {
   const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: {

@@ -1,12 +1,10 @@
 import { mkdirSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import type { JobView } from '@offload/contract';
 import { JobQueues } from '@offload/queue';
-import { pino } from 'pino';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
 import {
   ROOT,
   type RunningProcess,
@@ -15,7 +13,6 @@ import {
 } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 import { registry } from '../../../tests/support/test-tasks.ts';
-import { createDashboard } from '../src/app.ts';
 
 /**
  * The dashboard in Debian's Chromium, as an operator uses it: real Redis and
@@ -29,10 +26,9 @@ let jobs: JobQueues;
 let worker: RunningProcess;
 let dashboard: { url: string; close(): Promise<void> };
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 /** Every URL the browser asked for, to prove nothing loads from another origin. */
-const requested: string[] = [];
+let requested: string[];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
@@ -40,28 +36,8 @@ beforeAll(async () => {
   const prefix = testPrefix();
   worker = await startWorkerProcess({ redisUrl, prefix, concurrency: 2, testTasks: true });
   jobs = JobQueues.create({ redisUrl, prefix, queueNames: registry.queues() });
-  const app = createDashboard({ jobs, logger: pino({ level: 'silent' }), admin });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  dashboard = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      (server as unknown as { closeAllConnections(): void }).closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await jobs.close();
-    },
-  };
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  context = await browser.newContext({
-    httpCredentials: { username: admin.user, password: admin.password },
-    viewport: { width: 1280, height: 800 },
-  });
-  page = await context.newPage();
-  page.on('request', (request) => requested.push(request.url()));
+  dashboard = await serveDashboard(jobs, admin);
+  ({ browser, page, requested } = await openBrowser(admin));
 });
 
 afterAll(async () => {

@@ -1,14 +1,11 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
 import { createRedis, JobQueues, offloadKeys, publishCatalog, type Redis } from '@offload/queue';
 import { catalogEntryOf, defineTask } from '@offload/tasks';
-import { pino } from 'pino';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
 import {
   ROOT,
   type RunningProcess,
@@ -16,7 +13,7 @@ import {
   testPrefix,
 } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
-import { createDashboard } from '../src/app.ts';
+import { TaskFolder } from '../../../tests/support/task-files.ts';
 
 /**
  * The Tasks page in Chromium, during a rolling deploy done with real worker
@@ -28,43 +25,9 @@ const SHOTS = join(ROOT, 'test-results', 'dashboard');
 const admin = { user: 'admin', password: 'correct horse battery staple' };
 const redisUrl = testRedisUrl();
 const prefix = testPrefix();
-const folder = mkdtempSync(join(tmpdir(), 'offload-tasks-page-'));
-
-/** Writes a task file into the temporary folder and returns its absolute path. */
-function taskFile(name: string, source: string): string {
-  const path = join(folder, name);
-  writeFileSync(path, source);
-  return path;
-}
-
-const reverseTask = taskFile(
-  'reverse.ts',
-  `import { defineTask } from '@offload/tasks';
-import { z } from 'zod';
-export const reverse = defineTask({
-  name: 'text.reverse', description: 'Reverses a text.', queue: 'default',
-  input: z.strictObject({ text: z.string().max(1000) }), output: z.object({ reversed: z.string() }),
-  defaults: { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 1000 } },
-  run: ({ text }) => ({ reversed: [...text].reverse().join('') }),
-});
-`,
-);
-
-/** One version of `text.shout`: version 2 accepts `times`, so its schema, and fingerprint, differ. */
-const shoutVersion = (version: 1 | 2) =>
-  taskFile(
-    `shout-v${version}.ts`,
-    `import { defineTask } from '@offload/tasks';
-import { z } from 'zod';
-export const shout = defineTask({
-  name: 'text.shout', description: 'Shouts a text.', queue: 'shout',
-  input: z.strictObject({ text: z.string()${version === 2 ? ', times: z.number().int().min(1).max(5).optional()' : ''} }),
-  output: z.object({ shouted: z.string() }),
-  defaults: { timeoutMs: 10_000, attempts: 1, backoff: { type: 'fixed', delay: 100 } },
-  run: (input) => ({ shouted: input.text.toUpperCase()${version === 2 ? '.repeat(input.times ?? 1)' : ''} }),
-});
-`,
-  );
+const files = new TaskFolder();
+const reverseTask = files.reverse();
+const shoutVersion = (version: 1 | 2) => files.shout(version);
 
 /** Published once by a worker long gone: its description holds markup that must show as text. */
 const resize = defineTask({
@@ -81,39 +44,18 @@ let redis: Redis;
 let jobs: JobQueues;
 let dashboard: { url: string; close(): Promise<void> };
 let browser: Browser;
-let context: BrowserContext;
 let page: Page;
 const workers: RunningProcess[] = [];
 /** Every URL the browser asked for, to prove nothing loads from another origin. */
-const requested: string[] = [];
+let requested: string[];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   redis = createRedis(redisUrl, 'worker');
   await publishCatalog(redis, offloadKeys(prefix), [catalogEntryOf(resize)]);
-  jobs = JobQueues.create({ redisUrl, prefix, queueNames: [] });
-  const app = createDashboard({ jobs, logger: pino({ level: 'silent' }), admin });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: app.fetch, hostname: '127.0.0.1', port: 0 }, () => resolve(s));
-  });
-  dashboard = {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      (server as unknown as { closeAllConnections(): void }).closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-      await jobs.close();
-    },
-  };
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  context = await browser.newContext({
-    httpCredentials: { username: admin.user, password: admin.password },
-    viewport: { width: 1280, height: 800 },
-  });
-  page = await context.newPage();
-  page.on('request', (request) => requested.push(request.url()));
+  jobs = JobQueues.create({ redisUrl, prefix });
+  dashboard = await serveDashboard(jobs, admin);
+  ({ browser, page, requested } = await openBrowser(admin));
 });
 
 afterAll(async () => {
@@ -121,7 +63,7 @@ afterAll(async () => {
   await dashboard?.close();
   await Promise.all(workers.map((worker) => worker.stop('SIGKILL')));
   redis?.disconnect();
-  rmSync(folder, { recursive: true, force: true });
+  files.remove();
 });
 
 async function worker(tasks: string): Promise<RunningProcess> {
@@ -177,7 +119,7 @@ describe('the Tasks page', () => {
     const [v1] = await shoutFingerprints();
     expect(await cell('text.shout', 'queue')).toBe('shout');
     expect(await cell('text.shout', 'fingerprint')).toBe(v1);
-    expect(await row('text.shout').textContent()).toContain('Shouts a text.');
+    expect(await row('text.shout').textContent()).toContain('Shouts a text (version 1).');
     expect(await cell('text.reverse', 'queue')).toBe('default');
     expect(await cell('text.reverse', 'workers')).toBe('1');
     for (const task of ['text.shout', 'text.reverse']) {
