@@ -3,19 +3,26 @@
 # `node apps/dashboard/dist/index.js`.
 # Both commands start `node` itself, never `npm run`: npm does not forward
 # SIGTERM, so a worker under it could not drain its running jobs.
+# Task modules of one's own (OFFLOAD_TASKS) come on top of this image: a
+# Dockerfile that starts FROM it (examples/markdown-tasks/Dockerfile), or a
+# folder mounted into the worker (docker-compose.tasks.yml).
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /app
 ENV TURBO_TELEMETRY_DISABLED=1
 # Manifests before sources, so the dependency layer is reused until one changes.
+# Every workspace's manifest: npm ci links a workspace the lockfile names even
+# when its package.json is missing, and the link then points at nothing.
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/client/package.json packages/client/
+COPY packages/contract/package.json packages/contract/
 COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
+COPY examples/markdown-tasks/package.json examples/markdown-tasks/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json turbo.json ./
 COPY scripts scripts
@@ -30,17 +37,32 @@ WORKDIR /app
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000
-# Every workspace manifest is needed: npm ci refuses a lockfile whose
-# workspaces are missing, and it installs the apps' and packages' dependencies.
 COPY package.json package-lock.json ./
 COPY apps/api/package.json apps/api/
 COPY apps/worker/package.json apps/worker/
 COPY apps/dashboard/package.json apps/dashboard/
 COPY packages/client/package.json packages/client/
+COPY packages/contract/package.json packages/contract/
 COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY examples/markdown-tasks/package.json examples/markdown-tasks/
+# The production dependencies of the three apps this image runs, and of the
+# workspace packages they use; not those of the client's CLI (tsx, esbuild)
+# or of the examples (marked): an image built FROM this one installs its task
+# project's own. Every manifest is still copied above, so that the lockfile
+# matches them and npm ci installs exactly what it records.
+RUN npm ci --omit=dev --no-audit --no-fund \
+      --workspace=apps/api --workspace=apps/worker --workspace=apps/dashboard \
+    && npm cache clean --force
+# The only sources in the image: what a task module outside it imports. The
+# worker resolves `@offload/tasks` for such a module (a mounted .ts file, a task
+# project) to node_modules/@offload/tasks, a link to packages/tasks, whose
+# exports are TypeScript; it imports @offload/contract the same way. Node 24
+# strips their types as it loads them, which it does because their real path
+# is under packages/, not node_modules/ (it refuses to strip types there).
+COPY packages/contract/src packages/contract/src
+COPY packages/tasks/src packages/tasks/src
 COPY --from=build /app/apps/api/dist apps/api/dist
 # The worker starts executor threads from executor-thread.js next to its own
 # bundle: copy the whole folder, not index.js alone.

@@ -63,7 +63,7 @@ function environmentOf(svc: Service): Record<string, string | undefined> {
 function publishedPorts(svc: Service) {
   return (svc.ports ?? []).map((port) => {
     if (typeof port === 'object') return { host: String(port.published), container: port.target };
-    const parts = String(port)
+    const parts = interpolate(String(port))
       .replace(/\/\w+$/, '')
       .split(':');
     const container = Number(parts.at(-1));
@@ -140,8 +140,8 @@ const last = (stage: Stage, keyword: string) =>
   stage.instructions.filter((instruction) => instruction.keyword === keyword).at(-1)?.args;
 
 /** .dockerignore as Docker reads it: patterns from the context root, `**` spans folders, `!` re-includes. */
-function ignoredByDocker(path: string): boolean {
-  const patterns = read('.dockerignore')
+function ignoredByDocker(path: string, context = '.'): boolean {
+  const patterns = read(posix.join(context, '.dockerignore'))
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line && !line.startsWith('#'));
@@ -362,10 +362,11 @@ describe('Dockerfile', () => {
     expect(processOf(worker)[1]).toBe('apps/worker/dist/index.js');
   });
 
-  it('installs production dependencies only, for every workspace', () => {
+  it('installs the production dependencies of the apps it runs, from every workspace manifest', () => {
     const runs = runtime.instructions.filter((i) => i.keyword === 'RUN').map((i) => i.args);
-    const install = runs.find((run) => /\bnpm ci\b/.test(run));
+    const install = runs.find((run) => /\bnpm ci\b/.test(run)) ?? '';
     expect(install).toMatch(/--omit=dev\b/);
+    // npm ci links every workspace the lockfile names; without its manifest the link points at nothing.
     const at = runtime.instructions.findIndex((i) => i.args === install);
     const copied = copies({ instructions: runtime.instructions.slice(0, at) }).found.flatMap(
       (c) => c.sources,
@@ -377,11 +378,37 @@ describe('Dockerfile', () => {
         ...workspaces.map((dir) => `${dir}/package.json`),
       ]),
     );
+    // Only the apps' dependencies: not the client CLI's tsx nor an example's marked.
+    const installed = [...install.matchAll(/--workspace[= ](\S+)/g)].map((m) => m[1]).sort();
+    const apps = ['api', 'worker', 'dashboard'].map((name) =>
+      posix.dirname(posix.dirname(processOf(service(name))[1] ?? '')),
+    );
+    expect(installed).toEqual(apps.sort());
   });
 
-  it('ships no sources: only manifests from the context, bundles from the build', () => {
-    for (const copy of runtimeCopies.found.filter((c) => !c.from)) {
-      for (const source of copy.sources) expect(posix.basename(source)).toMatch(/^package/);
+  it('ships no sources but those a task module imports: @offload/tasks and the packages it uses', () => {
+    const tasksManifest = JSON.parse(read('packages/tasks/package.json')) as {
+      dependencies: Record<string, string>;
+    };
+    const imported = [
+      'packages/tasks',
+      ...Object.keys(tasksManifest.dependencies)
+        .filter((name) => name.startsWith('@offload/'))
+        .map((name) => `packages/${name.slice('@offload/'.length)}`),
+    ];
+    const fromContext = runtimeCopies.found.filter((c) => !c.from).flatMap((c) => c.sources);
+    const sources = fromContext.filter((source) => !posix.basename(source).startsWith('package'));
+    expect(sources.sort()).toEqual(imported.map((dir) => `${dir}/src`).sort());
+    // What the copied folders hold is what these packages export: TypeScript that Node 24
+    // loads by stripping types, from packages/ (the real path of node_modules/@offload/*).
+    for (const dir of imported) {
+      const manifest = JSON.parse(read(`${dir}/package.json`)) as {
+        exports: Record<string, string>;
+      };
+      for (const target of Object.values(manifest.exports)) expect(target).toMatch(/^\.\/src\//);
+    }
+    for (const copy of runtimeCopies.found.filter((c) => c.from)) {
+      for (const source of copy.sources) expect(source).toMatch(/\/dist$/);
     }
   });
 
@@ -406,6 +433,96 @@ describe('Dockerfile', () => {
     for (const path of ['package-lock.json', 'apps/worker/src/index.ts', 'scripts/bundle.ts']) {
       expect(ignoredByDocker(path), path).toBe(false);
     }
+  });
+});
+
+describe('docker-compose.tasks.yml: a task file mounted into the worker', () => {
+  const override = parse(read('docker-compose.tasks.yml')) as Compose;
+  const mounted = override.services.worker as Service;
+  const env = environmentOf(mounted);
+  const mount = (mounted.volumes ?? []).map((v) => {
+    const [source = '', target, mode] =
+      typeof v === 'string' ? interpolate(v).split(':') : [v.source, v.target, 'ro'];
+    return { source, target, mode };
+  });
+
+  it('changes the worker alone, which keeps its image, command and Redis', () => {
+    expect(Object.keys(override.services)).toEqual(['worker']);
+    for (const key of ['build', 'image', 'command', 'entrypoint'] as const) {
+      expect(mounted[key], key).toBeUndefined();
+    }
+    expect(Object.keys(env)).toEqual(['OFFLOAD_TASKS']);
+  });
+
+  it('mounts one folder of this machine read-only, outside the image’s /app', () => {
+    expect(mount).toHaveLength(1);
+    const [folder] = mount;
+    // A path, not a volume name: Compose takes a source with a slash or dot as a host folder.
+    expect(folder?.source).toMatch(/^[./]/);
+    expect(folder?.mode).toBe('ro');
+    expect(posix.relative(runtimeCopies.workdir, folder?.target ?? '/app')).toMatch(/^\.\.\//);
+  });
+
+  it('points OFFLOAD_TASKS at a .ts file inside that folder', () => {
+    const file = env.OFFLOAD_TASKS ?? '';
+    expect(file).toMatch(/\.ts$/);
+    expect(posix.dirname(file)).toBe(mount[0]?.target);
+  });
+});
+
+describe('examples/markdown-tasks/Dockerfile: a task project on top of Offload’s image', () => {
+  const context = 'examples/markdown-tasks';
+  const text = read(`${context}/Dockerfile`);
+  const [project] = parseDockerfile(text) as [Stage];
+  const projectCopies = copies(project);
+  const manifest = JSON.parse(read(`${context}/package.json`)) as {
+    exports: Record<string, string>;
+    dependencies: Record<string, string>;
+  };
+  const env = Object.fromEntries(
+    project.instructions
+      .filter((i) => i.keyword === 'ENV')
+      .map((i) => i.args.split('=') as [string, string]),
+  );
+
+  it('starts FROM Offload’s image, named by a build argument', () => {
+    const arg = /^ARG\s+(\w+)=(\S+)$/m.exec(text);
+    expect(arg?.[2]).toMatch(/^offload:\S+$/);
+    expect(project.instructions[0]).toEqual({ keyword: 'FROM', args: `\${${arg?.[1]}}` });
+  });
+
+  it('copies the project to one folder, which OFFLOAD_TASKS names', () => {
+    const dests = projectCopies.found.map((c) => c.dest);
+    expect(projectCopies.found.flatMap((c) => c.sources).sort()).toEqual(['package.json', 'src']);
+    const folder = env.OFFLOAD_TASKS ?? '';
+    expect(dests.every((dest) => dest === folder || posix.dirname(dest) === folder)).toBe(true);
+    expect(posix.relative('/app', folder)).toMatch(/^\.\.\//);
+    // The worker imports the project through its exports, which point into the copied src/.
+    expect(manifest.exports['.']).toMatch(/^\.\/src\//);
+  });
+
+  it('installs the project’s own production dependencies, not the ones the worker provides', () => {
+    const install = project.instructions.find(
+      (i) => i.keyword === 'RUN' && /\bnpm (ci|install)\b/.test(i.args),
+    );
+    expect(install?.args).toMatch(/--omit=dev\b/);
+    // Workspace names of this repository: a registry would serve someone else's package.
+    for (const name of Object.keys(manifest.dependencies).filter((n) =>
+      n.startsWith('@offload/'),
+    )) {
+      expect(install?.args).toContain(`'dependencies.${name}'`);
+    }
+  });
+
+  it('runs the worker with node, as the unprivileged user of Offload’s image', () => {
+    expect(execForm(last(project, 'CMD') ?? '[]')).toEqual(processOf(worker));
+    expect(last(project, 'USER')).toBe(last(runtime, 'USER'));
+    expect(last(project, 'WORKDIR')).toBe(runtimeCopies.workdir);
+  });
+
+  it('leaves the host’s install out of its build context', () => {
+    expect(ignoredByDocker('node_modules/marked/package.json', context)).toBe(true);
+    expect(ignoredByDocker('src/index.ts', context)).toBe(false);
   });
 });
 
