@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { registry } from '@offload/tasks';
@@ -15,6 +15,7 @@ type Doc = any;
 const run = promisify(execFile);
 const bin = (name: string) => join(ROOT, 'node_modules', '.bin', name);
 /** Inside the repository, so the generated client's imports resolve from its node_modules. */
+mkdirSync(join(ROOT, 'test-results'), { recursive: true });
 const work = mkdtempSync(join(ROOT, 'test-results', 'openapi-'));
 
 let api: TestApi;

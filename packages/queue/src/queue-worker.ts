@@ -92,6 +92,14 @@ function toBullError(err: unknown): Error {
 
 export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const { redis, prefix, queue } = options;
+  const keys = offloadKeys(prefix);
+  /**
+   * A finished job no longer counts against its tenant's quota. Done before
+   * BullMQ records the end, not on its 'completed' event: a client woken by
+   * the end may submit at once, and must find its place already free.
+   */
+  const forget = (job: Job<JobData>) =>
+    forgetOpenJob(redis, keys, job.data.tenant, job.id as string).catch(() => {});
   const processor = async (job: Job<JobData>, token?: string) => {
     const running: RunningJob = {
       id: job.id as string,
@@ -109,7 +117,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       },
     };
     try {
-      return await options.run(running);
+      const result = await options.run(running);
+      await forget(job);
+      return result;
     } catch (err) {
       if (err instanceof HandBack && token) {
         // BullMQ counted this pick as an attempt started; a job handed back was not attempted.
@@ -121,7 +131,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
         await job.moveToWait(token);
         throw new WaitingError();
       }
-      throw toBullError(err);
+      const failure = toBullError(err);
+      const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+      if (failure instanceof UnrecoverableError || last) await forget(job);
+      throw failure;
     }
   };
 
@@ -134,15 +147,11 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     maxStalledCount: MAX_STALLED,
   });
   worker.on('error', (err) => options.onError?.(err));
-  // A finished job no longer counts against its tenant's quota. BullMQ sets finishedOn only
-  // when a failure is final (not on a failed attempt that will be retried).
-  const keys = offloadKeys(prefix);
-  const finished = (job: Job<JobData> | undefined) => {
-    if (job?.finishedOn)
-      forgetOpenJob(redis, keys, job.data.tenant, job.id as string).catch(() => {});
-  };
-  worker.on('completed', finished);
-  worker.on('failed', finished);
+  // A job the stalled checker fails (its worker lost too often) never reached the processor's end.
+  // BullMQ sets finishedOn only when a failure is final (not on a failed attempt that will be retried).
+  worker.on('failed', (job) => {
+    if (job?.finishedOn) void forget(job);
+  });
 
   const sweeper = new Queue(queue, { connection: redis, prefix });
   sweeper.on('error', () => {});
