@@ -19,6 +19,15 @@ import type { OffloadKeys } from './keys.ts';
 const PublishedEntry = CatalogEntry.extend({ publishedAt: z.iso.datetime() });
 export type PublishedEntry = z.infer<typeof PublishedEntry>;
 
+/**
+ * Versions of one task the catalog keeps, newest first. Each deploy that
+ * changes a task's schemas adds one; older ones are removed when a newer one
+ * is published, so the catalog stays bounded however often a team deploys.
+ * A worker still running a removed version goes on running its jobs; the API
+ * no longer validates against it (it would not have: newer versions exist).
+ */
+export const MAX_VERSIONS_KEPT = 10;
+
 /** The hash field of one version of a task. */
 export const versionKey = (name: string, fingerprint: string) => `${name} ${fingerprint}`;
 
@@ -36,7 +45,27 @@ export async function publishCatalog(
     multi.hsetnx(keys.catalog, field, JSON.stringify({ ...entry, publishedAt }));
   }
   const added = (await multi.exec()) ?? [];
-  if (added.some(([, value]) => value === 1)) await redis.incr(keys.catalogVersion);
+  if (!added.some(([, value]) => value === 1)) return;
+  await pruneVersions(redis, keys, new Set(entries.map((entry) => entry.name)));
+  await redis.incr(keys.catalogVersion);
+}
+
+/** Removes the versions of these tasks past the newest MAX_VERSIONS_KEPT. */
+async function pruneVersions(redis: Redis, keys: OffloadKeys, names: Set<string>): Promise<void> {
+  const { entries } = await readCatalog(redis, keys);
+  const stale = [...names].flatMap((name) =>
+    entries
+      .filter((entry) => entry.name === name)
+      .sort(newestFirst)
+      .slice(MAX_VERSIONS_KEPT)
+      .map((entry) => versionKey(entry.name, entry.fingerprint)),
+  );
+  if (stale.length > 0) await redis.hdel(keys.catalog, ...stale);
+}
+
+/** Newest published first; equal times by fingerprint, so every reader orders alike. */
+function newestFirst(a: PublishedEntry, b: PublishedEntry): number {
+  return b.publishedAt.localeCompare(a.publishedAt) || a.fingerprint.localeCompare(b.fingerprint);
 }
 
 export interface CatalogSnapshot {
@@ -94,13 +123,10 @@ export function taskInfos(
   const infos: TaskInfo[] = [];
   for (const [name, list] of byName) {
     const workersOf = (e: PublishedEntry) => live.get(versionKey(name, e.fingerprint)) ?? 0;
-    const newestFirst = [...list].sort(
-      (a, b) =>
-        b.publishedAt.localeCompare(a.publishedAt) || a.fingerprint.localeCompare(b.fingerprint),
-    );
-    const current = newestFirst.find((e) => workersOf(e) > 0) ?? newestFirst[0];
+    const ordered = [...list].sort(newestFirst);
+    const current = ordered.find((e) => workersOf(e) > 0) ?? ordered[0];
     if (!current) continue;
-    const versions: TaskVersion[] = newestFirst.map((e) => ({
+    const versions: TaskVersion[] = ordered.map((e) => ({
       fingerprint: e.fingerprint,
       publishedAt: e.publishedAt,
       workers: workersOf(e),
