@@ -33,7 +33,7 @@ import {
   submitJobRoute,
   tasksRoute,
 } from './routes.ts';
-import { fieldErrors, type JobRequest } from './schemas.ts';
+import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
 import type { CatalogTask, TaskCatalog } from './task-catalog.ts';
 
 export interface AppDeps {
@@ -298,5 +298,9 @@ async function bodyProblem(
     inputErrors.length > 0 || errors.some((e) => e.path.startsWith('input'))
       ? `The input does not fit task ${name}`
       : 'The job request is invalid';
-  return new ApiError('validation_failed', detail, [...errors, ...inputErrors]);
+  return new ApiError(
+    'validation_failed',
+    detail,
+    [...errors, ...inputErrors].slice(0, MAX_FIELD_ERRORS),
+  );
 }

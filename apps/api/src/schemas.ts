@@ -74,9 +74,20 @@ export const listJobsQuery = z.strictObject({
 export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
   const at = (path: PropertyKey[]) =>
     [...(prefix ? [prefix] : []), ...path.map(String)].join('.') || '(body)';
-  return error.issues.flatMap((issue) =>
-    issue.code === 'unrecognized_keys'
-      ? issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }))
-      : [{ path: at(issue.path), message: issue.message }],
-  );
+  return error.issues
+    .flatMap((issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys
+            .slice(0, MAX_FIELD_ERRORS)
+            .map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }))
+        : [{ path: at(issue.path), message: issue.message }],
+    )
+    .slice(0, MAX_FIELD_ERRORS);
 }
+
+/**
+ * Most field errors one refused request reports: enough to fix it, never an
+ * answer larger than the request (a body of 80,000 unknown keys once answered
+ * with a 4 MB problem).
+ */
+export const MAX_FIELD_ERRORS = 20;

@@ -2,6 +2,7 @@ import type { FieldError, TaskInfo } from '@offload/contract';
 import { isRedisUnavailable, type JobQueues, type PublishedEntry, taskInfos } from '@offload/queue';
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { Logger } from 'pino';
+import { MAX_FIELD_ERRORS } from './schemas.ts';
 
 /**
  * The API's view of the task catalog the workers publish (DESIGN.md §2). The
@@ -21,9 +22,6 @@ export interface CatalogTask {
 
 /** Least time between two refreshes caused by an unknown task name, ms. */
 const MISS_REFRESH_MS = 100;
-
-/** Most field errors one refused input reports: enough to fix it, never a multi-megabyte answer. */
-const MAX_FIELD_ERRORS = 20;
 
 export class TaskCatalog {
   private tasks = new Map<string, CatalogTask>();

@@ -258,6 +258,22 @@ describe('limits', () => {
     await expectProblem(huge, 400, 'json_too_deep');
   });
 
+  it('reports at most 20 field errors, however many a body holds', async () => {
+    // 2,500 unknown keys at the top and 2,500 in the input: about 50 KB of mistakes.
+    const many = (letter: string) =>
+      Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`${letter}${i}`, 1]));
+    const res = await submit(ALPHA, {
+      task: 'primes.count',
+      input: { below: 10, ...many('k') },
+      ...many('t'),
+    });
+    const text = await res.clone().text();
+    const body = await expectProblem(res, 422, 'validation_failed');
+    expect(body.errors).toHaveLength(20);
+    expect(body.errors[0]).toEqual({ path: 't0', message: 'unknown field' });
+    expect(text.length).toBeLessThan(4096);
+  });
+
   it('refuses unknown fields at every level, naming each path', async () => {
     const body = await expectProblem(
       await submit(ALPHA, {
