@@ -191,6 +191,19 @@ describe('GET and DELETE /v1/jobs/:id', () => {
     );
   });
 
+  it('answers 404, not 500, to ids named like the queue’s own BullMQ keys', async () => {
+    // A job makes the queue's keys (its event stream, meta, id counter…) exist.
+    expect((await post(JSON.stringify({ task: 'cpu.burn', input: { ms: 1 } }))).status).toBe(202);
+    for (const id of ['events', 'meta', 'id', 'delayed', 'marker', 'wait', 'completed']) {
+      await expectProblem(await api.app.request(`/v1/jobs/${id}`), 404, 'not_found');
+      await expectProblem(
+        await api.app.request(`/v1/jobs/${id}`, { method: 'DELETE' }),
+        404,
+        'not_found',
+      );
+    }
+  });
+
   it('answers 422 to a wait outside 0–60 seconds', async () => {
     for (const wait of ['61', '-1', 'abc', '1e3', '']) {
       const body = await expectProblem(
@@ -294,12 +307,12 @@ describe('with Redis unreachable', () => {
     expect(submit.headers.get('retry-after')).toBe('1');
     expect(body.detail).toMatch(/Redis/);
     await expectProblem(
-      await down.app.request('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA'),
+      await down.app.request('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAA'),
       503,
       'redis_unavailable',
     );
     await expectProblem(
-      await down.app.request('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAA', { method: 'DELETE' }),
+      await down.app.request('/v1/jobs/AAAAAAAAAAAAAAAAAAAAAAAAAAA', { method: 'DELETE' }),
       503,
       'redis_unavailable',
     );

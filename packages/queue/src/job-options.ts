@@ -25,8 +25,13 @@ export function jobOptionsFor(retention: Retention): DefaultJobOptions {
   };
 }
 
-const JOB_ID = /^[A-Za-z0-9_-]{1,64}$/;
-/** Rejects ids that could not have been issued, before they reach Redis as part of a key. */
+/** An issued id: 20 bytes in base64url (see job-ids.ts). */
+const JOB_ID = /^[A-Za-z0-9_-]{27}$/;
+/**
+ * Rejects ids that could not have been issued, before they reach Redis as part
+ * of a key: a name such as `events` or `meta` would otherwise read one of
+ * BullMQ's own keys of the queue.
+ */
 export function isWellFormedJobId(id: string): boolean {
   return JOB_ID.test(id);
 }

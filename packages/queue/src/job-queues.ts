@@ -373,6 +373,8 @@ export class JobQueues {
     tenant: string | null,
   ): Promise<{ job: Job<JobData> | undefined; view: JobView } | null> {
     if (!isWellFormedJobId(id)) return null;
+    // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis.
+    if (tenant !== null && (await this.ids()).issuedAt(id, tenant) === null) return null;
     return guardRedis(this.redis, async () => {
       const [job, canceled] = await Promise.all([
         this.findJob(id),

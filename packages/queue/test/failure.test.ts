@@ -53,5 +53,9 @@ describe('keys and ids', () => {
     expect(isWellFormedJobId('a:b')).toBe(false);
     expect(isWellFormedJobId('')).toBe(false);
     expect(isWellFormedJobId('x'.repeat(65))).toBe(false);
+    // BullMQ's own keys of a queue.
+    for (const name of ['events', 'meta', 'id', 'delayed', 'marker', 'wait', 'completed']) {
+      expect(isWellFormedJobId(name)).toBe(false);
+    }
   });
 });
