@@ -49,6 +49,11 @@ const schema = z
     API_MAX_JSON_DEPTH: z.coerce.number().int().min(2).max(1000).default(32),
     /** `tenant:key,…`. Unset: open development mode (tenant `dev`), refused in production. */
     API_KEYS: z.preprocess((value) => (value === '' ? undefined : value), apiKeys),
+    /**
+     * Open development mode (API_KEYS unset) on an interface other than loopback
+     * serves anyone who reaches the port; refused unless this is `true`.
+     */
+    API_ALLOW_OPEN: z.enum(['true', 'false']).default('false'),
     /** Requests per API key per window; more answer 429 rate_limited. 0 turns the limit off. */
     API_RATE_LIMIT: z.coerce.number().int().min(0).default(1200),
     /** Length of a rate-limit window, ms. */
@@ -64,7 +69,19 @@ const schema = z
         message: 'required when NODE_ENV=production (open development mode is refused there)',
       });
     }
+    if (!env.API_KEYS && !isLoopback(env.HOST) && env.API_ALLOW_OPEN !== 'true') {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['API_KEYS'],
+        message: `required when HOST (${env.HOST}) is not a loopback address: without keys anyone who reaches the port is served (set API_ALLOW_OPEN=true to allow it on a closed network)`,
+      });
+    }
   });
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127(\.\d{1,3}){3}$/.test(host);
+}
 
 export type ApiEnv = z.infer<typeof schema>;
 

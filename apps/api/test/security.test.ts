@@ -347,6 +347,20 @@ describe('Idempotency-Key', () => {
 describe('configuration', () => {
   const base = { REDIS_URL: 'redis://127.0.0.1:6379' };
 
+  it('refuses open mode on an interface other than loopback unless API_ALLOW_OPEN=true', () => {
+    expect(() => loadApiEnv({ ...base, HOST: '0.0.0.0' })).toThrow(/API_KEYS: required when HOST/);
+    expect(() => loadApiEnv({ ...base, HOST: '10.0.0.5' })).toThrow(/API_ALLOW_OPEN=true/);
+    expect(
+      loadApiEnv({ ...base, HOST: '0.0.0.0', API_ALLOW_OPEN: 'true' }).API_KEYS,
+    ).toBeUndefined();
+    expect(loadApiEnv({ ...base, HOST: '0.0.0.0', API_KEYS: `alpha:${ALPHA}` }).HOST).toBe(
+      '0.0.0.0',
+    );
+    for (const host of ['127.0.0.1', '127.0.1.1', '::1', 'localhost']) {
+      expect(loadApiEnv({ ...base, HOST: host }).API_KEYS).toBeUndefined();
+    }
+  });
+
   it('refuses to start in production without API_KEYS, and reads tenant:key pairs', () => {
     expect(() => loadApiEnv({ ...base, NODE_ENV: 'production' })).toThrow(/API_KEYS: required/);
     expect(() => loadApiEnv({ ...base, NODE_ENV: 'production', API_KEYS: '' })).toThrow(/API_KEYS/);
