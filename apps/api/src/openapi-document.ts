@@ -22,7 +22,8 @@ export function openApiDocument(
     },
     servers: [{ url: 'http://127.0.0.1:3000', description: 'npm start on this machine' }],
   });
-  const schemas = (document.components?.schemas ?? {}) as Record<string, unknown>;
+  const schemas: Record<string, unknown> = { ...document.components?.schemas };
+  document.components = { ...document.components, schemas: schemas as never };
   const variants = tasks.map((task) => {
     const id = `JobRequest_${task.name.replace(/[^A-Za-z0-9_]/g, '_')}`;
     const { $schema: _, ...input } = task.input;

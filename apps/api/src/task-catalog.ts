@@ -27,7 +27,6 @@ export class TaskCatalog {
   private tasks = new Map<string, CatalogTask>();
   private entries: PublishedEntry[] = [];
   private version: string | null = null;
-  private loaded: Promise<void> | null = null;
   private readonly validators = new Map<string, ValidateFunction>();
   private readonly warned = new Set<string>();
   private readonly ajv = new Ajv2020({
@@ -38,9 +37,9 @@ export class TaskCatalog {
     validateFormats: false,
   });
   private timer: NodeJS.Timeout | null = null;
-  /** The latest refresh an unknown name caused, and when it started (ms since epoch). */
-  private missRefresh: Promise<void> | null = null;
-  private missRefreshAt = 0;
+  /** The refresh under way, which every caller shares, and when the latest began (ms since epoch). */
+  private inflight: Promise<void> | null = null;
+  private refreshedAt = 0;
   /** The validating version of every task, as `name fingerprint` pairs. */
   private signature = '';
   /** Bumped whenever a task or its validating version changes; the OpenAPI document is rebuilt then. */
@@ -82,32 +81,30 @@ export class TaskCatalog {
    */
   async find(name: string): Promise<CatalogTask | undefined> {
     await this.ready();
-    const task = this.tasks.get(name);
-    if (task) return task;
-    // Concurrent misses share one refresh: a burst of submits for a task just published all see it.
-    if (!this.missRefresh || Date.now() - this.missRefreshAt >= MISS_REFRESH_MS) {
-      this.missRefreshAt = Date.now();
-      this.missRefresh = this.refresh();
-    }
-    await this.missRefresh;
+    // A miss joins the refresh under way: a burst of submits for a task just published all see it.
+    const stale = this.inflight !== null || Date.now() - this.refreshedAt >= MISS_REFRESH_MS;
+    if (!this.tasks.has(name) && stale) await this.refresh();
     return this.tasks.get(name);
   }
 
   /** Resolves once the catalog has been read at least once (a first submit waits for it, or gets a 503). */
   private ready(): Promise<void> {
-    if (this.version !== null) return Promise.resolve();
-    if (!this.loaded) {
-      const loading = this.refresh();
-      this.loaded = loading;
-      loading.catch(() => {
-        if (this.loaded === loading) this.loaded = null;
+    return this.version !== null ? Promise.resolve() : this.refresh();
+  }
+
+  /** Reads the catalog; concurrent callers share one read. */
+  refresh(): Promise<void> {
+    if (!this.inflight) {
+      this.refreshedAt = Date.now();
+      this.inflight = this.read().finally(() => {
+        this.inflight = null;
       });
     }
-    return this.loaded;
+    return this.inflight;
   }
 
   /** Reads the counter; the entries only when it moved; the fleet (live workers per task) every time. */
-  async refresh(): Promise<void> {
+  private async read(): Promise<void> {
     const version = await this.jobs.catalogVersion();
     if (version !== this.version) {
       const snapshot = await this.jobs.readCatalog();
@@ -118,6 +115,11 @@ export class TaskCatalog {
       }
       this.entries = snapshot.entries;
       this.jobs.useQueues(new Set(snapshot.entries.map((entry) => entry.queue)));
+      // Validators of versions the catalog no longer holds are never asked for again.
+      const held = new Set(snapshot.entries.map((entry) => entry.fingerprint));
+      for (const fingerprint of this.validators.keys()) {
+        if (!held.has(fingerprint)) this.validators.delete(fingerprint);
+      }
     }
     const infos = taskInfos(this.entries, await this.jobs.readFleet());
     const signature = infos.map((info) => `${info.name} ${info.fingerprint}`).join(',');

@@ -9,6 +9,7 @@ import {
   HistoryRecorder,
   JobFailure,
   type JobRunner,
+  liveVersions,
   type OffloadKeys,
   publishCatalog,
   type QueueWorker,
@@ -92,14 +93,11 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
   });
 
   const mine = new Map(deps.catalog.map((entry) => [entry.name, entry.fingerprint]));
-  let fleet: { at: number; versions: Promise<Set<string>> } | null = null;
-  /** Task versions some live worker runs, read at most once per FLEET_FRESH_MS. */
-  const liveVersions = (): Promise<Set<string>> => {
+  let fleet: { at: number; versions: Promise<Map<string, number>> } | null = null;
+  /** Live workers per task version, read at most once per FLEET_FRESH_MS. */
+  const versionsLive = (): Promise<Map<string, number>> => {
     if (!fleet || Date.now() - fleet.at > FLEET_FRESH_MS) {
-      const versions = readFleet(redis, keys).then(
-        (beats) => new Set(beats.flatMap((beat) => beat.tasks ?? [])),
-      );
-      fleet = { at: Date.now(), versions };
+      fleet = { at: Date.now(), versions: readFleet(redis, keys).then(liveVersions) };
     }
     return fleet.versions;
   };
@@ -116,7 +114,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
     const fingerprint = mine.get(job.task);
     if (fingerprint === undefined) return `this worker does not run task ${job.task}`;
     if (job.fingerprint === undefined || job.fingerprint === fingerprint) return null;
-    if (!(await liveVersions()).has(versionKey(job.task, job.fingerprint))) return null;
+    if (!(await versionsLive()).has(versionKey(job.task, job.fingerprint))) return null;
     return `validated against version ${job.fingerprint} of ${job.task}; this worker runs ${fingerprint}`;
   }
 

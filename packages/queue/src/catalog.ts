@@ -105,6 +105,15 @@ export async function readCatalog(redis: Redis, keys: OffloadKeys): Promise<Cata
   return { version, entries, malformed };
 }
 
+/** Live workers per task version (`name fingerprint`), from their heartbeats. */
+export function liveVersions(fleet: readonly WorkerHeartbeat[]): Map<string, number> {
+  const live = new Map<string, number>();
+  for (const beat of fleet) {
+    for (const version of beat.tasks ?? []) live.set(version, (live.get(version) ?? 0) + 1);
+  }
+  return live;
+}
+
 /**
  * The catalog as GET /v1/tasks shows it: per task, the version submits are
  * validated against (the newest published among those a live worker runs, else
@@ -114,10 +123,7 @@ export function taskInfos(
   entries: readonly PublishedEntry[],
   fleet: readonly WorkerHeartbeat[],
 ): TaskInfo[] {
-  const live = new Map<string, number>();
-  for (const beat of fleet) {
-    for (const version of beat.tasks ?? []) live.set(version, (live.get(version) ?? 0) + 1);
-  }
+  const live = liveVersions(fleet);
   const byName = new Map<string, PublishedEntry[]>();
   for (const entry of entries) byName.set(entry.name, [...(byName.get(entry.name) ?? []), entry]);
   const infos: TaskInfo[] = [];

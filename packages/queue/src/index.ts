@@ -2,6 +2,7 @@ export type { Redis } from 'ioredis';
 export { CancelListener } from './cancel-listener.ts';
 export {
   type CatalogSnapshot,
+  liveVersions,
   type PublishedEntry,
   publishCatalog,
   taskInfos,
