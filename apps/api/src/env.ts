@@ -60,8 +60,29 @@ const schema = z
     API_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
     /** Most unfinished (queued, delayed, running) jobs per tenant; more answer 429 queue_quota_exceeded. 0: no limit. */
     API_MAX_QUEUED_PER_TENANT: z.coerce.number().int().min(0).default(10_000),
+    /**
+     * Longest wait for a request's headers, ms; a client that sends them slower is answered
+     * 408 and disconnected, so idle half-open connections cannot pile up (slowloris).
+     */
+    API_HEADERS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+    /**
+     * Longest wait for a whole request, headers and body, ms. It bounds receiving only:
+     * long-polls and event streams answer for as long as they need.
+     */
+    API_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+    /** How long an idle keep-alive connection stays open between requests, ms. */
+    API_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000),
+    /** Most open connections; more are closed as they arrive. 0: no limit. */
+    API_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(10_000),
   })
   .superRefine((env, ctx) => {
+    if (env.API_HEADERS_TIMEOUT_MS > env.API_REQUEST_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['API_HEADERS_TIMEOUT_MS'],
+        message: `must not exceed API_REQUEST_TIMEOUT_MS (${env.API_REQUEST_TIMEOUT_MS}): the headers are part of the request`,
+      });
+    }
     if (env.NODE_ENV === 'production' && !env.API_KEYS) {
       ctx.addIssue({
         code: 'custom',

@@ -31,9 +31,26 @@ if (!env.API_KEYS) {
   );
 }
 
-const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.PORT }, (info) => {
-  logger.info({ url: `http://${env.HOST}:${info.port}` }, 'api listening');
-});
+const server = serve(
+  {
+    fetch: app.fetch,
+    hostname: env.HOST,
+    port: env.PORT,
+    serverOptions: {
+      headersTimeout: env.API_HEADERS_TIMEOUT_MS,
+      requestTimeout: env.API_REQUEST_TIMEOUT_MS,
+      keepAliveTimeout: env.API_KEEP_ALIVE_TIMEOUT_MS,
+      // Node enforces the two timeouts above only when it sweeps its connections, every
+      // 30 s by default: a slow client would be held up to 30 s past its deadline.
+      connectionsCheckingInterval: Math.min(1000, Math.ceil(env.API_HEADERS_TIMEOUT_MS / 4)),
+    },
+  },
+  (info) => {
+    logger.info({ url: `http://${env.HOST}:${info.port}` }, 'api listening');
+  },
+);
+// Past the cap, Node closes each new connection as it arrives; open ones are still served.
+if (env.API_MAX_CONNECTIONS > 0) server.maxConnections = env.API_MAX_CONNECTIONS;
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

@@ -143,6 +143,7 @@ export const submitJobRoute = createRoute({
     ...problems(
       'malformed_json',
       'json_too_deep',
+      'request_aborted',
       'idempotency_conflict',
       'payload_too_large',
       'unsupported_media_type',

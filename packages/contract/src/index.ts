@@ -161,6 +161,7 @@ export type FieldError = z.infer<typeof FieldError>;
 export const ERROR_STATUS = {
   malformed_json: 400,
   json_too_deep: 400,
+  request_aborted: 400,
   unauthorized: 401,
   cross_site_request: 403,
   not_found: 404,

@@ -6,6 +6,7 @@ export { ERROR_STATUS, type ErrorCode, type FieldError };
 const TITLES: Record<ErrorCode, string> = {
   malformed_json: 'Malformed JSON',
   json_too_deep: 'JSON nested too deeply',
+  request_aborted: 'Request body incomplete',
   unauthorized: 'Unauthorized',
   cross_site_request: 'Cross-site request refused',
   not_found: 'Not found',
