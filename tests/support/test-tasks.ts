@@ -158,3 +158,6 @@ export const registry = createRegistry([...builtInTasks, ...testTasks]);
 
 /** OFFLOAD_TASKS of a worker that runs the built-ins and these tasks. */
 export const TEST_TASK_MODULES = `@offload/tasks/builtin,${fileURLToPath(import.meta.url)}`;
+
+/** The Python test tasks (python/test_tasks.py), for OFFLOAD_TASKS. */
+export const PYTHON_TEST_TASKS = fileURLToPath(new URL('./python/test_tasks.py', import.meta.url));

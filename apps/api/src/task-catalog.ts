@@ -1,6 +1,7 @@
 import type { FieldError, TaskInfo } from '@offload/contract';
+import { createSchemaValidator } from '@offload/contract/json-schema';
 import { isRedisUnavailable, type JobQueues, type PublishedEntry, taskInfos } from '@offload/queue';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
 import type { Logger } from 'pino';
 import { MAX_FIELD_ERRORS } from './schemas.ts';
 
@@ -29,13 +30,7 @@ export class TaskCatalog {
   private version: string | null = null;
   private readonly validators = new Map<string, ValidateFunction>();
   private readonly warned = new Set<string>();
-  private readonly ajv = new Ajv2020({
-    // Every problem of an input at once, bounded by MAX_FIELD_ERRORS when reported.
-    allErrors: true,
-    // zod's JSON Schema carries formats and keywords Ajv need not enforce; the worker checks again with zod.
-    strict: false,
-    validateFormats: false,
-  });
+  private readonly ajv = createSchemaValidator();
   private timer: NodeJS.Timeout | null = null;
   /** The refresh under way, which every caller shares, and when the latest began (ms since epoch). */
   private inflight: Promise<void> | null = null;

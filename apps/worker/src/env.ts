@@ -7,7 +7,7 @@ const schema = z.object({
   ...sharedEnvShape,
   /**
    * Task modules this worker runs, comma-separated: .ts/.js files (relative to the
-   * working directory or absolute), task project folders, package names;
+   * working directory or absolute), task project folders, package names, .py files;
    * `@offload/tasks/builtin` names the built-ins, which are also what runs when unset.
    */
   OFFLOAD_TASKS: z
@@ -20,7 +20,9 @@ const schema = z.object({
         .filter(Boolean);
       return entries.length > 0 ? entries : [BUILTIN_MODULE];
     }),
-  /** Executors (threads) per worker process; each runs one job at a time. */
+  /** The Python interpreter that runs the Python task files of OFFLOAD_TASKS (3.11 or newer). */
+  OFFLOAD_PYTHON: z.string().min(1).default('python3'),
+  /** Executors per worker process (threads; Python processes for Python tasks); each runs one job at a time. */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(512).default(availableParallelism()),
   /** Comma-separated queues to serve; unset serves every queue some task uses. */
   WORKER_QUEUES: z
@@ -37,8 +39,9 @@ const schema = z.object({
   /** CPU priority of the worker process (0 normal … 19 lowest), so an API on the same machine stays responsive. */
   WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
   /**
-   * Heap cap of each executor thread, MB: a task that allocates past it fails with
-   * `out_of_memory` and only its thread is replaced, never the worker process.
+   * Memory cap of each executor, MB: a thread's heap, a Python process' address
+   * space (RLIMIT_AS). A task that allocates past it fails with `out_of_memory`
+   * and only its executor is affected, never the worker process.
    */
   WORKER_EXECUTOR_MEMORY_MB: z.coerce.number().int().min(16).default(2048),
   /** Port of this process' GET /metrics; unset: the first free port from 9464, so the nth worker on a machine usually has 9464 + n - 1. */

@@ -1,38 +1,18 @@
-import { Worker } from 'node:worker_threads';
-import type { ExecutorData, FromExecutor, ToExecutor } from './executor-protocol.ts';
-
-/** Why an execution did not produce a result. */
-export type ExecutionErrorCode =
-  | 'timeout'
-  | 'canceled'
-  | 'shutdown'
-  | 'task_error'
-  | 'invalid_input'
-  | 'out_of_memory';
-
-export class ExecutionError extends Error {
-  override readonly name = 'ExecutionError';
-  constructor(
-    readonly code: ExecutionErrorCode,
-    message: string,
-    /** No retry can help: the same input would fail the same way. */
-    readonly final = false,
-  ) {
-    super(message);
-  }
-}
+import {
+  ExecutionError,
+  type ExecutorBackend,
+  type ExecutorChannel,
+  type FromExecutor,
+  type ToExecutor,
+} from './executor-protocol.ts';
 
 export interface ExecutorPoolOptions {
-  /** Number of executor threads, each running one task at a time. */
+  /** Executors of each backend, each running one task at a time. */
   size: number;
-  /** OFFLOAD_TASKS entries the executors run tasks from (see task-modules.ts). */
-  taskModules: readonly string[];
-  /** Folder relative entries are resolved from; default the process' working directory. */
-  cwd?: string;
-  /** How long a task gets to honour its AbortSignal before its thread is killed, ms. */
+  /** Where tasks run: threads for TypeScript tasks, processes for Python tasks. */
+  backends: readonly ExecutorBackend[];
+  /** How long a task gets to honour its abort before its executor is killed, ms. */
   abortGraceMs?: number;
-  /** V8 old-generation heap cap of each executor, MB; unset leaves V8's default. */
-  memoryLimitMb?: number;
 }
 
 export interface Execution {
@@ -52,15 +32,18 @@ interface Pending {
 }
 
 interface Executor {
-  thread: Worker;
+  backend: ExecutorBackend;
+  channel: ExecutorChannel;
   /** Sent its ready message at some point. */
   started: boolean;
   /** Can take a job: started and not dying. */
   ready: boolean;
-  /** The execution it runs; settled executions are cleared at once, before the thread is free again. */
+  /** The execution it runs; settled executions are cleared at once, before the executor is free again. */
   current: (Pending & { timer: NodeJS.Timeout }) | null;
-  /** Set between an abort and the thread's answer (or its kill). */
+  /** Set between an abort and the executor's answer (or its kill). */
   stopping: NodeJS.Timeout | null;
+  /** Resolves once it has exited. */
+  gone: Promise<void>;
 }
 
 const DEFAULT_ABORT_GRACE_MS = 200;
@@ -68,10 +51,13 @@ const DEFAULT_ABORT_GRACE_MS = 200;
 const RESPAWN_DELAY_MS = 1000;
 
 /**
- * A fixed set of reused executor threads. Spawning a thread costs tens of ms
- * (hundreds under tsx), so executors live across jobs and are replaced only
- * when one is killed (timeout, cancel, crash, out of memory). Tasks never run
- * on the caller's thread.
+ * A fixed set of reused executors per backend. Starting one costs tens of ms
+ * (a thread; a Python interpreter) to hundreds (under tsx, or importing a
+ * task module), so executors live across jobs and are replaced only when one
+ * is killed (timeout, cancel, crash, out of memory). Tasks never run on the
+ * caller's thread. With two backends the worker still holds at most `size`
+ * jobs at once (its BullMQ concurrency), so a job always finds a free executor
+ * of its kind.
  */
 export class ExecutorPool {
   private readonly executors = new Set<Executor>();
@@ -83,11 +69,15 @@ export class ExecutorPool {
     this.abortGraceMs = options.abortGraceMs ?? DEFAULT_ABORT_GRACE_MS;
   }
 
-  /** Starts `size` executors and resolves once every one is ready. */
+  /** Starts `size` executors of every backend and resolves once every one is ready. */
   static async start(options: ExecutorPoolOptions): Promise<ExecutorPool> {
     const pool = new ExecutorPool(options);
     try {
-      await Promise.all(Array.from({ length: options.size }, () => pool.spawn()));
+      await Promise.all(
+        options.backends.flatMap((backend) =>
+          Array.from({ length: options.size }, () => pool.spawn(backend)),
+        ),
+      );
     } catch (err) {
       await pool.close();
       throw err;
@@ -99,10 +89,15 @@ export class ExecutorPool {
     return this.options.size;
   }
 
-  /** Runs the execution on the next free executor; rejects with ExecutionError. */
+  /** Runs the execution on the next free executor of its task's kind; rejects with ExecutionError. */
   run(execution: Execution): Promise<unknown> {
     if (this.closed)
       return Promise.reject(new ExecutionError('shutdown', 'Executor pool is closed'));
+    if (!this.options.backends.some((backend) => backend.tasks.has(execution.task))) {
+      return Promise.reject(
+        new ExecutionError('task_error', `Unknown task "${execution.task}"`, true),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.waiting.push({ execution, resolve, reject });
       this.dispatch();
@@ -111,8 +106,8 @@ export class ExecutorPool {
 
   /**
    * Stops a job's execution, waiting or running: it rejects at once with
-   * `reason`, and its executor is killed unless the task honours its signal
-   * within the abort grace. Returns false when the pool holds no such job.
+   * `reason`, and its executor is killed unless the task honours the abort
+   * within the grace. Returns false when the pool holds no such job.
    */
   stop(jobId: string, reason: 'canceled' | 'shutdown'): boolean {
     const index = this.waiting.findIndex((p) => p.execution.jobId === jobId);
@@ -136,12 +131,12 @@ export class ExecutorPool {
     for (const pending of this.waiting.splice(0)) {
       pending.reject(stopError('shutdown'));
     }
-    const threads = [...this.executors].map((executor) => {
+    const exits = [...this.executors].map((executor) => {
       this.settle(executor, stopError('shutdown'));
-      return executor.thread.terminate();
+      executor.channel.kill();
+      return executor.gone;
     });
-    this.executors.clear();
-    await Promise.all(threads);
+    await Promise.all(exits);
   }
 
   /**
@@ -149,67 +144,49 @@ export class ExecutorPool {
    * before (a broken tasks module). A replacement that dies that way is retried
    * after RESPAWN_DELAY_MS rather than in a tight loop.
    */
-  private spawn(): Promise<void> {
-    const data: ExecutorData = {
-      taskModules: this.options.taskModules,
-      cwd: this.options.cwd ?? process.cwd(),
-    };
-    const thread = createThread(data, this.options.memoryLimitMb);
-    const executor: Executor = {
-      thread,
-      started: false,
-      ready: false,
-      current: null,
-      stopping: null,
-    };
-    this.executors.add(executor);
+  private spawn(backend: ExecutorBackend): Promise<void> {
     return new Promise((resolveReady, rejectReady) => {
-      let startError: Error | undefined;
-      thread.on('message', (message: FromExecutor) => {
-        if (message.type === 'ready') {
-          executor.started = true;
-          executor.ready = true;
-          resolveReady();
-          this.dispatch();
-        } else this.onMessage(executor, message);
+      let markGone = () => {};
+      const gone = new Promise<void>((resolve) => {
+        markGone = resolve;
       });
-      thread.on('error', (err: Error & { code?: string }) => {
-        // An uncaught error ends the thread; 'exit' follows and replaces it. Until then it takes no job.
-        executor.ready = false;
-        if (!executor.started) startError = err;
-        const outOfMemory = err.code === 'ERR_WORKER_OUT_OF_MEMORY';
-        this.settle(
-          executor,
-          new ExecutionError(
-            outOfMemory ? 'out_of_memory' : 'task_error',
-            outOfMemory
-              ? 'The task ran out of memory; its executor was stopped'
-              : `The task crashed its executor: ${err.message}`,
-          ),
-        );
+      const channel = backend.launch({
+        message: (message) => {
+          if (message.type === 'ready') {
+            executor.started = true;
+            executor.ready = !this.closed;
+            resolveReady();
+            this.dispatch();
+          } else this.onMessage(executor, message);
+        },
+        exited: (cause) => {
+          executor.ready = false;
+          this.settle(executor, cause);
+          if (executor.stopping) clearTimeout(executor.stopping);
+          this.executors.delete(executor);
+          markGone();
+          if (!executor.started) {
+            rejectReady(new Error(`An executor failed to start: ${cause.message}`));
+          }
+          if (this.closed) return;
+          const respawn = () => {
+            if (!this.closed)
+              this.spawn(backend).catch(() => setTimeout(respawn, RESPAWN_DELAY_MS));
+          };
+          if (executor.started) respawn();
+          else setTimeout(respawn, RESPAWN_DELAY_MS);
+        },
       });
-      thread.on('exit', (exitCode) => {
-        this.settle(
-          executor,
-          new ExecutionError('task_error', `The task ended its executor (exit code ${exitCode})`),
-        );
-        if (executor.stopping) clearTimeout(executor.stopping);
-        this.executors.delete(executor);
-        executor.ready = false;
-        if (!executor.started) {
-          rejectReady(
-            new Error(
-              `An executor failed to start: ${startError?.message ?? `exit code ${exitCode}`}`,
-            ),
-          );
-        }
-        if (this.closed) return;
-        const respawn = () => {
-          if (!this.closed) this.spawn().catch(() => setTimeout(respawn, RESPAWN_DELAY_MS));
-        };
-        if (executor.started) respawn();
-        else setTimeout(respawn, RESPAWN_DELAY_MS);
-      });
+      const executor: Executor = {
+        backend,
+        channel,
+        started: false,
+        ready: false,
+        current: null,
+        stopping: null,
+        gone,
+      };
+      this.executors.add(executor);
     });
   }
 
@@ -226,7 +203,7 @@ export class ExecutorPool {
     }
   }
 
-  /** The thread answered (or was never asked): it may take the next job. */
+  /** The executor answered (or was never asked): it may take the next job. */
   private release(executor: Executor): void {
     if (executor.stopping) {
       clearTimeout(executor.stopping);
@@ -236,10 +213,11 @@ export class ExecutorPool {
   }
 
   private dispatch(): void {
-    for (const executor of this.executors) {
-      if (this.waiting.length === 0) return;
-      if (!executor.ready || executor.current || executor.stopping) continue;
-      const pending = this.waiting.shift() as Pending;
+    for (let i = 0; i < this.waiting.length; i++) {
+      const pending = this.waiting[i] as Pending;
+      const executor = this.freeExecutorFor(pending.execution.task);
+      if (!executor) continue;
+      this.waiting.splice(i--, 1);
       const { execution } = pending;
       const timer = setTimeout(() => {
         this.abort(
@@ -258,19 +236,24 @@ export class ExecutorPool {
         task: execution.task,
         input: execution.input,
       };
-      executor.thread.postMessage(message);
+      executor.channel.send(message);
     }
   }
 
-  /** Rejects the executor's job now; kills the thread if the task ignores its signal for the grace period. */
+  private freeExecutorFor(task: string): Executor | undefined {
+    for (const executor of this.executors) {
+      if (!executor.backend.tasks.has(task)) continue;
+      if (executor.ready && !executor.current && !executor.stopping) return executor;
+    }
+    return undefined;
+  }
+
+  /** Rejects the executor's job now; kills the executor if the task ignores the abort for the grace period. */
   private abort(executor: Executor, err: ExecutionError): void {
     if (!executor.current || executor.stopping) return;
     this.settle(executor, err);
-    const message: ToExecutor = { type: 'abort', reason: err.message };
-    executor.thread.postMessage(message);
-    executor.stopping = setTimeout(() => {
-      void executor.thread.terminate();
-    }, this.abortGraceMs);
+    executor.channel.send({ type: 'abort', reason: err.message });
+    executor.stopping = setTimeout(() => executor.channel.kill(), this.abortGraceMs);
   }
 
   /** Settles the executor's current job once: with `err`, or with `result` when err is null. */
@@ -289,21 +272,4 @@ function stopError(reason: 'canceled' | 'shutdown'): ExecutionError {
   return reason === 'canceled'
     ? new ExecutionError('canceled', 'Canceled by request', true)
     : new ExecutionError('shutdown', 'The worker is shutting down');
-}
-
-/**
- * Under tsx (development, tests) the thread entry is TypeScript: the thread
- * registers tsx's loader before importing it. A bundled build runs the .js twin.
- */
-function createThread(workerData: ExecutorData, memoryLimitMb: number | undefined): Worker {
-  const options = {
-    workerData,
-    ...(memoryLimitMb && { resourceLimits: { maxOldGenerationSizeMb: memoryLimitMb } }),
-  };
-  const source = import.meta.url.endsWith('.ts');
-  const entry = new URL(source ? './executor-thread.ts' : './executor-thread.js', import.meta.url);
-  if (!source) return new Worker(entry, options);
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(entry.href)}); })`;
-  return new Worker(bootstrap, { ...options, eval: true });
 }

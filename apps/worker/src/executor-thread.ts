@@ -57,6 +57,7 @@ async function run(jobId: string, taskName: string, rawInput: unknown): Promise<
     if (!output.success) {
       return {
         type: 'failed',
+        code: 'invalid_output',
         message: `Task ${taskName} (job ${jobId}) returned an invalid result: ${output.error.message}`,
         final: true,
       };

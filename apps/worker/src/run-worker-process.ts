@@ -6,12 +6,13 @@ import {
   offloadKeys,
   retentionFrom,
 } from '@offload/queue';
-import { catalogEntryOf, createRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { loadWorkerEnv } from './env.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
-import { loadTaskModules, TaskModuleError } from './task-modules.ts';
+import { pythonBackend } from './python-executor.ts';
+import { loadWorkerTasks, TaskModuleError } from './task-modules.ts';
+import { threadBackend } from './thread-executor.ts';
 import { createWorker } from './worker.ts';
 
 /**
@@ -27,7 +28,9 @@ export async function runWorkerProcess(): Promise<void> {
   });
 
   // Every module loads before anything starts: a worker serves all of them or none.
-  const registry = await loadTaskModules(env.OFFLOAD_TASKS).then(createRegistry, (err: Error) => {
+  const cwd = process.cwd();
+  const python = { cwd, python: env.OFFLOAD_PYTHON, memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB };
+  const tasks = await loadWorkerTasks(env.OFFLOAD_TASKS, python).catch((err: Error) => {
     if (!(err instanceof TaskModuleError)) throw err;
     logger.fatal(err.message);
     process.exit(1);
@@ -40,7 +43,7 @@ export async function runWorkerProcess(): Promise<void> {
     logger.warn({ err: (err as Error).message }, 'could not lower CPU priority');
   }
 
-  const known = registry.queues();
+  const known = [...new Set(tasks.catalog.map((entry) => entry.queue))];
   const queues = env.WORKER_QUEUES ?? [...known];
   const unknown = queues.filter((queue) => !known.includes(queue));
   if (unknown.length > 0) {
@@ -55,18 +58,30 @@ export async function runWorkerProcess(): Promise<void> {
     redis.disconnect();
     process.exit(1);
   }
-  const pool = await ExecutorPool.start({
-    size: env.WORKER_CONCURRENCY,
-    memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB,
-    taskModules: env.OFFLOAD_TASKS,
-  });
+  const backends = [];
+  if (tasks.typescript.tasks.length > 0) {
+    backends.push(
+      threadBackend({
+        tasks: tasks.typescript.tasks,
+        taskModules: tasks.typescript.entries,
+        cwd,
+        memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB,
+      }),
+    );
+  }
+  if (tasks.python.tasks.length > 0) {
+    backends.push(
+      pythonBackend({ ...python, files: tasks.python.files, tasks: tasks.python.tasks }),
+    );
+  }
+  const pool = await ExecutorPool.start({ size: env.WORKER_CONCURRENCY, backends });
   const metrics = createWorkerMetrics({ executors: pool.size });
   const worker = await createWorker({
     redis,
     keys: offloadKeys(env.OFFLOAD_PREFIX),
     queues,
     pool,
-    catalog: registry.list().map(catalogEntryOf),
+    catalog: tasks.catalog,
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
     retention: retentionFrom(env),

@@ -2,8 +2,16 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { isTaskDefinition, type TaskDefinition } from '@offload/tasks';
+import type { CatalogEntry } from '@offload/contract';
+import { createSchemaValidator } from '@offload/contract/json-schema';
+import {
+  catalogEntryOf,
+  isTaskDefinition,
+  type TaskDefinition,
+  withFingerprint,
+} from '@offload/tasks';
 import { z } from 'zod';
+import { describePythonTasks, PythonLoadError, type PythonOptions } from './python-executor.ts';
 
 /**
  * Loads the task modules OFFLOAD_TASKS lists (DESIGN.md §2): files anywhere on
@@ -66,13 +74,11 @@ const zodSchema = z.custom<z.ZodType>(
     typeof (value as { safeParse?: unknown }).safeParse === 'function',
   'must be a zod schema',
 );
-/** What a definition must hold to be served; the same bounds as the API's per-job options. */
-const definitionShape = z.object({
+/** What any task must hold to be served; the same bounds as the API's per-job options. */
+const taskShape = z.object({
   name: z.string().regex(NAME, 'letters, digits and . _ : - (at most 100)'),
   description: z.string().max(2000),
   queue: z.string().regex(QUEUE, 'letters, digits and . _ - (at most 64)'),
-  input: zodSchema,
-  output: zodSchema,
   defaults: z.object({
     timeoutMs: z
       .number()
@@ -85,7 +91,18 @@ const definitionShape = z.object({
       delay: z.number().int().min(0),
     }),
   }),
+});
+/** A TypeScript task: zod schemas and a function. */
+const definitionShape = taskShape.extend({
+  input: zodSchema,
+  output: zodSchema,
   run: z.custom<(...args: unknown[]) => unknown>((v) => typeof v === 'function', 'not a function'),
+});
+/** A Python task, as its executor describes it: JSON Schemas, and the file that declares it. */
+const pythonTaskShape = taskShape.extend({
+  input: z.record(z.string(), z.unknown()),
+  output: z.record(z.string(), z.unknown()),
+  file: z.string(),
 });
 
 /** An export that is no task but has a task's look: a plain object literal that skipped defineTask. */
@@ -115,10 +132,85 @@ export async function loadTaskModules(
   return [...byName.values()].map(({ task }) => task);
 }
 
-async function loadModule(entry: string, cwd: string): Promise<TaskDefinition[]> {
-  if (entry.endsWith('.py')) {
-    throw new TaskModuleError(entry, 'Python task modules are not supported by this worker');
+/** A Python tasks file: run by Python executors (python-executor.ts), not loaded into Node. */
+export const isPythonEntry = (entry: string): boolean => entry.endsWith('.py');
+
+/** What a worker runs: the catalog it publishes, and which executors run which tasks. */
+export interface WorkerTasks {
+  catalog: CatalogEntry[];
+  typescript: { entries: string[]; tasks: string[] };
+  python: { files: string[]; tasks: string[] };
+}
+
+/**
+ * Loads every OFFLOAD_TASKS entry, TypeScript and Python: TypeScript modules
+ * in this thread, Python files by asking a Python executor what they declare.
+ * Throws TaskModuleError for the first entry that cannot serve, including a
+ * Python schema the API's validator would refuse and a name both kinds declare.
+ */
+export async function loadWorkerTasks(
+  entries: readonly string[],
+  options: Omit<PythonOptions, 'files'>,
+): Promise<WorkerTasks> {
+  const typescript = entries.filter((entry) => !isPythonEntry(entry));
+  const files = entries.filter(isPythonEntry);
+  const definitions = typescript.length > 0 ? await loadTaskModules(typescript, options.cwd) : [];
+  const catalog = definitions.map(catalogEntryOf);
+  const declaredIn = new Map(definitions.map((task) => [task.name, typescript.join(', ')]));
+  const pythonTasks: string[] = [];
+  if (files.length > 0) {
+    for (const file of files) {
+      if (!existsSync(resolve(options.cwd, file))) {
+        throw new TaskModuleError(file, `no such file: ${resolve(options.cwd, file)}`);
+      }
+    }
+    const described = await describePythonTasks({ ...options, files }).catch((err: Error) => {
+      throw new TaskModuleError(
+        err instanceof PythonLoadError ? err.file : files.join(','),
+        err.message,
+      );
+    });
+    const validator = createSchemaValidator();
+    for (const raw of described) {
+      const checked = pythonTaskShape.safeParse(raw);
+      const file = typeof raw.file === 'string' ? raw.file : files.join(',');
+      if (!checked.success) {
+        const issue = checked.error.issues[0];
+        throw new TaskModuleError(
+          file,
+          `a task is not valid: ${issue?.path.join('.')} ${issue?.message}`,
+        );
+      }
+      const { file: _, ...entry } = checked.data;
+      for (const which of ['input', 'output'] as const) {
+        try {
+          validator.compile(entry[which]);
+        } catch (err) {
+          throw new TaskModuleError(
+            file,
+            `task "${entry.name}": ${which} is not a valid JSON Schema: ${(err as Error).message}`,
+          );
+        }
+      }
+      if (declaredIn.has(entry.name)) {
+        throw new TaskModuleError(
+          file,
+          `task "${entry.name}" is also defined in "${declaredIn.get(entry.name)}"`,
+        );
+      }
+      declaredIn.set(entry.name, file);
+      catalog.push(withFingerprint(entry));
+      pythonTasks.push(entry.name);
+    }
   }
+  return {
+    catalog,
+    typescript: { entries: typescript, tasks: definitions.map((task) => task.name) },
+    python: { files, tasks: pythonTasks },
+  };
+}
+
+async function loadModule(entry: string, cwd: string): Promise<TaskDefinition[]> {
   let namespace: Record<string, unknown>;
   try {
     // A literal import for the built-ins, so a production bundle carries them inside.

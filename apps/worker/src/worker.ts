@@ -23,7 +23,8 @@ import {
   writeHeartbeat,
 } from '@offload/queue';
 import type { Logger } from 'pino';
-import { ExecutionError, type ExecutorPool } from './executor-pool.ts';
+import type { ExecutorPool } from './executor-pool.ts';
+import { ExecutionError } from './executor-protocol.ts';
 
 export interface WorkerDeps {
   /** A worker-role connection (createRedis(url, 'worker')). */

@@ -1,8 +1,31 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { TEST_TASK_MODULES } from '../../../tests/support/test-tasks.ts';
-import { ExecutionError, ExecutorPool } from '../src/executor-pool.ts';
+import { registry, TEST_TASK_MODULES } from '../../../tests/support/test-tasks.ts';
+import { ExecutorPool } from '../src/executor-pool.ts';
+import { ExecutionError } from '../src/executor-protocol.ts';
+import { threadBackend } from '../src/thread-executor.ts';
 
 const taskModules = TEST_TASK_MODULES.split(',');
+const tasks = registry.list().map((task) => task.name);
+
+/** A pool of thread executors for the test tasks. */
+const threads = (
+  size: number,
+  memoryLimitMb?: number,
+  modules = taskModules,
+  abortGraceMs?: number,
+) =>
+  ExecutorPool.start({
+    size,
+    ...(abortGraceMs && { abortGraceMs }),
+    backends: [
+      threadBackend({
+        tasks,
+        taskModules: modules,
+        cwd: process.cwd(),
+        ...(memoryLimitMb && { memoryLimitMb }),
+      }),
+    ],
+  });
 
 let pool: ExecutorPool | undefined;
 afterEach(async () => {
@@ -29,7 +52,7 @@ const job = (task: string, input: unknown = {}, timeoutMs = 5000) => ({
 
 describe('ExecutorPool', () => {
   it('runs a task off the calling thread and passes on its progress and log', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const progress: unknown[] = [];
     const logs: string[] = [];
     const result = await pool.run({
@@ -43,7 +66,7 @@ describe('ExecutorPool', () => {
   });
 
   it('runs as many tasks at once as it has executors', async () => {
-    pool = await ExecutorPool.start({ size: 2, taskModules });
+    pool = await threads(2);
     const started = Date.now();
     await Promise.all([
       pool.run(job('test.sleep', { ms: 400 })),
@@ -54,7 +77,7 @@ describe('ExecutorPool', () => {
   });
 
   it('kills a task that loops forever at its time limit and replaces the executor', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const started = Date.now();
     const err = await failureOf(pool.run(job('test.loop', {}, 500)));
     const elapsed = Date.now() - started;
@@ -69,14 +92,14 @@ describe('ExecutorPool', () => {
   });
 
   it('times out a promise that never settles', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const err = await failureOf(pool.run(job('test.hang', {}, 300)));
     expect(err.code).toBe('timeout');
     await expect(pool.run(job('test.echo', { value: 'x' }))).resolves.toEqual({ value: 'x' });
   });
 
   it('stops a running job on request, well within a second', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const loop = job('test.loop', {}, 60_000);
     const running = pool.run(loop);
     await new Promise((r) => setTimeout(r, 100));
@@ -89,7 +112,7 @@ describe('ExecutorPool', () => {
   });
 
   it('keeps an executor whose task honours its abort signal', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules, abortGraceMs: 5000 });
+    pool = await threads(1, undefined, taskModules, 5000);
     const sleep = job('test.sleep', { ms: 60_000 });
     const running = pool.run(sleep);
     await new Promise((r) => setTimeout(r, 100));
@@ -102,7 +125,7 @@ describe('ExecutorPool', () => {
   });
 
   it('fails a task that exits its thread, and keeps serving', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const err = await failureOf(pool.run(job('test.exit')));
     expect(err.code).toBe('task_error');
     expect(err.message).toMatch(/exit code 3/);
@@ -110,7 +133,7 @@ describe('ExecutorPool', () => {
   });
 
   it('fails a task that throws from a timer, and keeps serving', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const err = await failureOf(pool.run(job('test.timer-throw')));
     expect(err.code).toBe('task_error');
     expect(err.message).toMatch(/thrown from a timer/);
@@ -118,14 +141,14 @@ describe('ExecutorPool', () => {
   });
 
   it('stops an executor that exhausts its memory cap', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules, memoryLimitMb: 64 });
+    pool = await threads(1, 64);
     const err = await failureOf(pool.run(job('test.heap', {}, 30_000)));
     expect(err.code).toBe('out_of_memory');
     await expect(pool.run(job('test.echo', { value: 'm' }))).resolves.toEqual({ value: 'm' });
   });
 
   it('fails, without retry, a task it does not know or an input that does not fit', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const unknown = await failureOf(pool.run(job('no.such-task')));
     expect(unknown).toMatchObject({ code: 'task_error', final: true });
     const invalid = await failureOf(pool.run(job('test.echo', { value: 42 })));
@@ -134,7 +157,7 @@ describe('ExecutorPool', () => {
   });
 
   it('reports a thrown error as a retryable task error', async () => {
-    pool = await ExecutorPool.start({ size: 1, taskModules });
+    pool = await threads(1);
     const err = await failureOf(pool.run(job('test.throw')));
     expect(err).toMatchObject({
       code: 'task_error',
@@ -146,8 +169,8 @@ describe('ExecutorPool', () => {
 
 describe('ExecutorPool.start', () => {
   it('fails loudly when the executors cannot load their tasks', async () => {
-    await expect(
-      ExecutorPool.start({ size: 1, taskModules: ['/nonexistent/tasks.ts'] }),
-    ).rejects.toThrow(/failed to start/);
+    await expect(threads(1, undefined, ['/nonexistent/tasks.ts'])).rejects.toThrow(
+      /failed to start/,
+    );
   });
 });

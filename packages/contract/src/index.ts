@@ -29,6 +29,7 @@ export const JOB_ERROR_CODES = [
   'out_of_memory',
   'canceled',
   'invalid_input',
+  'invalid_output',
 ] as const;
 export const JobErrorCode = z.enum(JOB_ERROR_CODES);
 export type JobErrorCode = z.infer<typeof JobErrorCode>;

@@ -10,17 +10,19 @@ import type { TaskDefinition } from './define-task.ts';
  * by the worker alone, which validates again with the task's own schema.
  */
 export function catalogEntryOf(task: TaskDefinition): CatalogEntry {
-  const input = z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' });
-  const output = z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' });
-  return {
+  return withFingerprint({
     name: task.name,
     description: task.description,
     queue: task.queue,
-    input,
-    output,
+    input: z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' }),
+    output: z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' }),
     defaults: task.defaults,
-    fingerprint: fingerprintOf(input, output),
-  };
+  });
+}
+
+/** A catalog entry whose schemas are JSON Schema already (a Python task's), fingerprinted. */
+export function withFingerprint(entry: Omit<CatalogEntry, 'fingerprint'>): CatalogEntry {
+  return { ...entry, fingerprint: fingerprintOf(entry.input, entry.output) };
 }
 
 /** 16 hex digits of the sha256 of both schemas: equal schemas, equal fingerprints, on any machine. */

@@ -1,4 +1,4 @@
-export { catalogEntryOf } from './catalog-entry.ts';
+export { catalogEntryOf, withFingerprint } from './catalog-entry.ts';
 export {
   type Backoff,
   DEFAULT_QUEUE,
