@@ -10,11 +10,12 @@ import {
   type RateLimit,
   RedisMisconfiguredError,
 } from '@offload/queue';
-import { Scalar } from '@scalar/hono-api-reference';
+import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import { type ApiKey, apiKeyAuth, type Caller } from './auth.ts';
+import { docs } from './docs.ts';
 import { streamJobEvents } from './job-events.ts';
 import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
@@ -34,6 +35,7 @@ import {
   tasksRoute,
 } from './routes.ts';
 import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
+import { apiSecurityHeaders } from './security-headers.ts';
 import type { CatalogTask, TaskCatalog } from './task-catalog.ts';
 
 export interface AppDeps {
@@ -79,6 +81,7 @@ export function createApp(deps: AppDeps) {
   });
   app.use(requestId());
   app.use(metrics.observe);
+  app.use(except('/docs/*', apiSecurityHeaders));
   app.use('/v1/*', apiKeyAuth(deps.apiKeys));
   app.use('/v1/*', rateLimit(jobs, deps.rateLimit));
 
@@ -199,12 +202,10 @@ export function createApp(deps: AppDeps) {
     }
     return c.json(document.body);
   });
-  // The page loads Scalar's script from its CDN in the reader's browser; the API serves only this HTML.
-  app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Offload API' }));
+  app.route('/docs', docs);
 
-  app.notFound(() => {
-    throw new ApiError('not_found', 'No such route');
-  });
+  // Answered, not thrown: a throw here skips the innermost middleware's work (security headers).
+  app.notFound((c) => problemResponse(c, new ApiError('not_found', 'No such route')));
   app.onError((err, c) => {
     if (err instanceof ApiError) return problemResponse(c, err);
     if (err instanceof RedisMisconfiguredError) {
