@@ -83,6 +83,15 @@ export default defineConfig({
       },
       {
         test: {
+          name: 'python',
+          include: ['sdk/python/tests/**/*.test.ts'],
+          globalSetup: redis,
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
           name: 'examples',
           include: ['examples/*/test/**/*.test.ts'],
           globalSetup: redis,

@@ -1,0 +1,50 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
+import {
+  type RunningProcess,
+  startWorkerProcess,
+  testPrefix,
+} from '../../../tests/support/processes.ts';
+import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
+
+/**
+ * The Python package's own tests (standard unittest), run by `npm test`:
+ * with a real API and a worker serving the Python test tasks, so the
+ * client's tests talk to Offload for real.
+ */
+const SDK = fileURLToPath(new URL('..', import.meta.url));
+const redisUrl = testRedisUrl();
+const prefix = testPrefix();
+let api: TestApi;
+let worker: RunningProcess;
+
+beforeAll(async () => {
+  api = await startApi({ redisUrl, prefix });
+  worker = await startWorkerProcess({ redisUrl, prefix, tasks: PYTHON_TEST_TASKS, concurrency: 2 });
+});
+afterAll(async () => {
+  await worker?.stop('SIGTERM');
+  await api?.close();
+});
+
+it('python3 -m unittest passes, every test run and none skipped', async () => {
+  const child = spawn(
+    process.env.OFFLOAD_PYTHON ?? 'python3',
+    ['-m', 'unittest', 'discover', '-v', '-s', 'tests', '-t', '.'],
+    {
+      cwd: SDK,
+      env: { ...process.env, OFFLOAD_TEST_URL: api.url },
+    },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+  console.log(output.split('\n').slice(-4).join('\n'));
+  expect(output).toMatch(/^OK$/m);
+  expect(output).not.toMatch(/skipped/);
+  expect(code).toBe(0);
+});
