@@ -10,7 +10,7 @@ import { HTTPException } from 'hono/http-exception';
 import { requestId } from 'hono/request-id';
 import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
-import { type AdminCredentials, adminAuth } from './auth.ts';
+import { type AdminCredentials, adminAuth, type LoginThrottle } from './auth.ts';
 import { FleetTracker } from './fleet-tracker.ts';
 import { fleetPage } from './pages/fleet-page.ts';
 import { FLEET_PATH, QUEUES_PATH, TASKS_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
@@ -23,6 +23,8 @@ export interface DashboardDeps {
   logger: Logger;
   /** null: no credentials, open (refused in production by env.ts). */
   admin: AdminCredentials;
+  /** Failed sign-ins per client address before it is refused; DEFAULT_LOGIN_THROTTLE when not given. */
+  loginThrottle?: LoginThrottle;
 }
 
 type Env = { Variables: { requestId: string } };
@@ -94,7 +96,7 @@ export function createDashboard(deps: DashboardDeps) {
     })
     // For container health checks: says only that the process is up.
     .get('/healthz', (c) => c.json({ status: 'ok' }))
-    .use(adminAuth(deps.admin))
+    .use(adminAuth(deps.admin, deps.loginThrottle))
     .use(async function queuesFromCatalog(_c, next) {
       await syncQueues();
       await next();

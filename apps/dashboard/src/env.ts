@@ -1,5 +1,7 @@
 import { parseEnv, sharedEnvShape } from '@offload/queue';
 import { z } from 'zod';
+import { DEFAULT_LOGIN_THROTTLE } from './auth.ts';
+import { passwordWeakness } from './password-strength.ts';
 
 const schema = z
   .object({
@@ -10,6 +12,18 @@ const schema = z
     /** Admin credentials (HTTP Basic); both unset leaves the dashboard open, outside production only. */
     ADMIN_USER: z.string().min(1).optional(),
     ADMIN_PASSWORD: z.string().min(1).optional(),
+    /** Failed sign-ins one client address may make per window; past it every request answers 429. */
+    DASHBOARD_LOGIN_MAX_FAILURES: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_LOGIN_THROTTLE.maxFailures),
+    /** Window of DASHBOARD_LOGIN_MAX_FAILURES, and how long a client past it stays refused, s. */
+    DASHBOARD_LOGIN_WINDOW_S: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .default(DEFAULT_LOGIN_THROTTLE.windowS),
   })
   .superRefine((env, ctx) => {
     if ((env.ADMIN_USER === undefined) !== (env.ADMIN_PASSWORD === undefined)) {
@@ -25,6 +39,17 @@ const schema = z
         path: ['ADMIN_USER'],
         message:
           'required when NODE_ENV=production (with ADMIN_PASSWORD): the dashboard can cancel and remove jobs',
+      });
+    }
+    const weakness =
+      env.NODE_ENV === 'production' && env.ADMIN_PASSWORD !== undefined
+        ? passwordWeakness(env.ADMIN_PASSWORD, [env.ADMIN_USER ?? ''])
+        : null;
+    if (weakness) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ADMIN_PASSWORD'],
+        message: `too weak for NODE_ENV=production: ${weakness}`,
       });
     }
   });

@@ -4,7 +4,15 @@ import { pino } from 'pino';
 import { createDashboard } from './app.ts';
 import { loadDashboardEnv } from './env.ts';
 
-const env = loadDashboardEnv();
+const env = (() => {
+  try {
+    return loadDashboardEnv();
+  } catch (err) {
+    // The variable and what is wrong with it, without a stack trace around them.
+    console.error((err as Error).message);
+    process.exit(1);
+  }
+})();
 const logger = pino({ name: 'dashboard', level: env.LOG_LEVEL, redact: LOG_REDACT });
 const admin =
   env.ADMIN_USER && env.ADMIN_PASSWORD
@@ -21,7 +29,15 @@ const jobs = JobQueues.create({
   prefix: env.OFFLOAD_PREFIX,
   retention: retentionFrom(env),
 });
-const app = createDashboard({ jobs, logger, admin });
+const app = createDashboard({
+  jobs,
+  logger,
+  admin,
+  loginThrottle: {
+    maxFailures: env.DASHBOARD_LOGIN_MAX_FAILURES,
+    windowS: env.DASHBOARD_LOGIN_WINDOW_S,
+  },
+});
 
 const server = serve({ fetch: app.fetch, hostname: env.HOST, port: env.DASHBOARD_PORT }, (info) => {
   logger.info({ url: `http://${env.HOST}:${info.port}` }, 'dashboard listening');
