@@ -8,6 +8,7 @@ import { e2eThroughput } from './benchmarks/e2e-throughput.ts';
 import { executorOverhead } from './benchmarks/executor-overhead.ts';
 import { memory } from './benchmarks/memory.ts';
 import { pickupLatency } from './benchmarks/pickup-latency.ts';
+import { pythonExecutor } from './benchmarks/python-executor.ts';
 import type { BenchContext, Benchmark } from './lib/benchmark.ts';
 import {
   type BenchmarkResult,
@@ -40,6 +41,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   e2eThroughput,
   pickupLatency,
   executorOverhead,
+  pythonExecutor,
   memory,
 ];
 

@@ -1,6 +1,7 @@
-import { registry } from '@offload/tasks';
+import { builtInTasks, registry } from '@offload/tasks';
 import { ExecutorPool } from '../../apps/worker/src/executor-pool.ts';
 import { BUILTIN_MODULE } from '../../apps/worker/src/task-modules.ts';
+import { threadBackend } from '../../apps/worker/src/thread-executor.ts';
 import { alternate, type Benchmark } from '../lib/benchmark.ts';
 import { median, quantile } from '../lib/stats.ts';
 
@@ -24,7 +25,16 @@ export const executorOverhead: Benchmark = {
     if (!task) throw new Error(`${TASK} is not a built-in task`);
     const taskCtx = { signal: new AbortController().signal, progress() {}, log() {} };
     const jobs = ctx.quick ? 500 : JOBS;
-    const pool = await ExecutorPool.start({ size: 1, taskModules: [BUILTIN_MODULE] });
+    const pool = await ExecutorPool.start({
+      size: 1,
+      backends: [
+        threadBackend({
+          tasks: builtInTasks.map((t) => t.name),
+          taskModules: [BUILTIN_MODULE],
+          cwd: process.cwd(),
+        }),
+      ],
+    });
     let sequence = 0;
     const viaPool = async (count: number) => {
       const samples: number[] = [];

@@ -32,10 +32,12 @@ export interface PythonOptions {
   memoryLimitMb?: number;
 }
 
-/** What `ready` carries from a Python executor: its tasks, with the file that declared each. */
+/** What `ready` carries from a Python executor: its tasks, with the file that declared each, and its interpreter. */
 export interface PythonReady {
   type: 'ready';
   tasks: (Record<string, unknown> & { file: string })[];
+  /** sys.executable: the interpreter itself, where OFFLOAD_PYTHON may name a launcher. */
+  python: string;
 }
 
 /** A tasks file that cannot serve: the executor's only message before it exits. */
@@ -164,7 +166,7 @@ const DESCRIBE_TIMEOUT_MS = 30_000;
  * tasks of its ready message and stops it. Rejects with the file and the
  * problem when a file does not load.
  */
-export function describePythonTasks(options: PythonOptions): Promise<PythonReady['tasks']> {
+export function describePythonTasks(options: PythonOptions): Promise<PythonReady> {
   return new Promise((resolve, reject) => {
     let channel: ExecutorChannel | undefined;
     const timer = setTimeout(() => {
@@ -182,7 +184,7 @@ export function describePythonTasks(options: PythonOptions): Promise<PythonReady
         message(message) {
           if (message.type !== 'ready') return;
           clearTimeout(timer);
-          resolve((message as unknown as PythonReady).tasks);
+          resolve(message as unknown as PythonReady);
           channel?.kill();
         },
         exited(cause) {

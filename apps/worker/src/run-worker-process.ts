@@ -70,9 +70,7 @@ export async function runWorkerProcess(): Promise<void> {
     );
   }
   if (tasks.python.tasks.length > 0) {
-    backends.push(
-      pythonBackend({ ...python, files: tasks.python.files, tasks: tasks.python.tasks }),
-    );
+    backends.push(pythonBackend({ ...python, ...tasks.python }));
   }
   const pool = await ExecutorPool.start({ size: env.WORKER_CONCURRENCY, backends });
   const metrics = createWorkerMetrics({ executors: pool.size });

@@ -139,7 +139,8 @@ export const isPythonEntry = (entry: string): boolean => entry.endsWith('.py');
 export interface WorkerTasks {
   catalog: CatalogEntry[];
   typescript: { entries: string[]; tasks: string[] };
-  python: { files: string[]; tasks: string[] };
+  /** `python`: the interpreter the executors start with (sys.executable of OFFLOAD_PYTHON). */
+  python: { files: string[]; tasks: string[]; python: string };
 }
 
 /**
@@ -158,20 +159,22 @@ export async function loadWorkerTasks(
   const catalog = definitions.map(catalogEntryOf);
   const declaredIn = new Map(definitions.map((task) => [task.name, typescript.join(', ')]));
   const pythonTasks: string[] = [];
+  let interpreter = options.python;
   if (files.length > 0) {
     for (const file of files) {
       if (!existsSync(resolve(options.cwd, file))) {
         throw new TaskModuleError(file, `no such file: ${resolve(options.cwd, file)}`);
       }
     }
-    const described = await describePythonTasks({ ...options, files }).catch((err: Error) => {
+    const ready = await describePythonTasks({ ...options, files }).catch((err: Error) => {
       throw new TaskModuleError(
         err instanceof PythonLoadError ? err.file : files.join(','),
         err.message,
       );
     });
+    interpreter = ready.python || options.python;
     const validator = createSchemaValidator();
-    for (const raw of described) {
+    for (const raw of ready.tasks) {
       const checked = pythonTaskShape.safeParse(raw);
       const file = typeof raw.file === 'string' ? raw.file : files.join(',');
       if (!checked.success) {
@@ -206,7 +209,7 @@ export async function loadWorkerTasks(
   return {
     catalog,
     typescript: { entries: typescript, tasks: definitions.map((task) => task.name) },
-    python: { files, tasks: pythonTasks },
+    python: { files, tasks: pythonTasks, python: interpreter },
   };
 }
 

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +12,12 @@ import { pythonBackend } from '../src/python-executor.ts';
  * Python executors (DESIGN.md §2): warm `python3` processes that run the
  * tasks a tasks file declares, with the same limits as thread executors.
  */
-const PYTHON = process.env.OFFLOAD_PYTHON ?? 'python3';
+/** The interpreter itself, not a launcher (a pyenv shim costs most of a second per start), as a worker resolves it. */
+const PYTHON = execFileSync(
+  process.env.OFFLOAD_PYTHON ?? 'python3',
+  ['-c', 'import sys; print(sys.executable)'],
+  { encoding: 'utf8' },
+).trim();
 const TASKS = [
   'py.echo',
   'py.sleep',

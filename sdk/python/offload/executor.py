@@ -286,7 +286,8 @@ def main(files: list[str]) -> int:
     sys.stderr = LogWriter(channel)
     executor = Executor({spec.name: spec for _, spec in loaded}, channel, FdOutput(channel))
     threading.Thread(target=executor.read, args=(requests,), name="offload-requests", daemon=True).start()
-    channel.send({"type": "ready", "tasks": [{**spec.catalog_entry(), "file": file} for file, spec in loaded]})
+    tasks = [{**spec.catalog_entry(), "file": file} for file, spec in loaded]
+    channel.send({"type": "ready", "tasks": tasks, "python": sys.executable})
     executor.serve()
     return 0
 
