@@ -67,6 +67,10 @@ COPY --from=build /app/apps/api/dist apps/api/dist
 # The worker starts executor threads from executor-thread.js next to its own
 # bundle: copy the whole folder, not index.js alone.
 COPY --from=build /app/apps/worker/dist apps/worker/dist
+# The Python package a worker's Python executors import (found at ../../../sdk/python
+# from the worker's bundle). This image has no Python: an image for Python tasks
+# starts FROM it and adds python3 (README, "Python tasks").
+COPY sdk/python/offload sdk/python/offload
 # bull-board serves its UI from @bull-board/ui in node_modules, so the bundle is all the dashboard needs.
 COPY --from=build /app/apps/dashboard/dist apps/dashboard/dist
 # Files stay owned by root and read-only to the process; nothing writes to /app.

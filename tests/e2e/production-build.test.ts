@@ -4,6 +4,7 @@ import { freePort } from '../../scripts/redis-server.ts';
 import { client } from '../support/http.ts';
 import { ROOT, type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
 import { testRedisUrl } from '../support/redis-url.ts';
+import { PYTHON_TEST_TASKS } from '../support/test-tasks.ts';
 
 /** What the Docker image runs: the esbuild bundles under plain node, no tsx. */
 const running: RunningProcess[] = [];
@@ -27,9 +28,14 @@ describe('the production bundles', () => {
       { ...env, PORT: String(port), API_KEYS: `acme:${apiKey}` },
       { tsx: false },
     );
+    // The bundled worker finds the offload Python package where the image puts it (sdk/python).
     const worker = startNodeProcess(
       'apps/worker/dist/index.js',
-      { ...env, WORKER_CONCURRENCY: '1' },
+      {
+        ...env,
+        WORKER_CONCURRENCY: '1',
+        OFFLOAD_TASKS: `@offload/tasks/builtin,${PYTHON_TEST_TASKS}`,
+      },
       { tsx: false },
     );
     running.push(api, worker);
@@ -41,5 +47,10 @@ describe('the production bundles', () => {
     expect(done.state).toBe('completed');
     const png = Buffer.from((done.result as { pngBase64: string }).pngBase64, 'base64');
     expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+    const python = await http.submit('py.echo', { value: 'bundled' });
+    expect(await http.get(python.id, 30)).toMatchObject({
+      state: 'completed',
+      result: { value: 'bundled' },
+    });
   });
 });
