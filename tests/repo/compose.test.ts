@@ -386,7 +386,7 @@ describe('Dockerfile', () => {
     expect(installed).toEqual(apps.sort());
   });
 
-  it('ships no sources but those a task module imports: @offload/tasks and the packages it uses', () => {
+  it('ships no sources but those a task module imports: @offload/tasks and the packages it uses, and the offload Python package', () => {
     const tasksManifest = JSON.parse(read('packages/tasks/package.json')) as {
       dependencies: Record<string, string>;
     };
@@ -398,7 +398,10 @@ describe('Dockerfile', () => {
     ];
     const fromContext = runtimeCopies.found.filter((c) => !c.from).flatMap((c) => c.sources);
     const sources = fromContext.filter((source) => !posix.basename(source).startsWith('package'));
-    expect(sources.sort()).toEqual(imported.map((dir) => `${dir}/src`).sort());
+    // A Python tasks file imports `offload`, which the worker finds at sdk/python.
+    expect(sources.sort()).toEqual(
+      [...imported.map((dir) => `${dir}/src`), 'sdk/python/offload'].sort(),
+    );
     // What the copied folders hold is what these packages export: TypeScript that Node 24
     // loads by stripping types, from packages/ (the real path of node_modules/@offload/*).
     for (const dir of imported) {
