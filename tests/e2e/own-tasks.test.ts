@@ -7,7 +7,7 @@ import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import {
   type RunningProcess,
-  startNodeProcess,
+  refusedWorker,
   startWorkerProcess,
   testPrefix,
 } from '../support/processes.ts';
@@ -244,21 +244,13 @@ describe('a task module that cannot serve', () => {
   it.each(cases)(
     'stops the worker at start with one line when the module %s',
     async (_, entry, line) => {
-      const started = startNodeProcess('apps/worker/src/index.ts', {
+      const fatal = await refusedWorker({
         REDIS_URL: redisUrl,
         OFFLOAD_PREFIX: prefix,
         OFFLOAD_TASKS: entry(),
-        WORKER_CONCURRENCY: '1',
       });
-      expect(await started.exited).toBe(1);
-      const fatal = started
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('OFFLOAD_TASKS entry'))
-        .map((l) => (JSON.parse(l) as { msg: string }).msg);
       expect(fatal).toHaveLength(1);
       expect(fatal[0]).toMatch(line);
-      expect(started.output()).not.toMatch(/worker ready/);
     },
   );
 });

@@ -6,10 +6,12 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import {
+  isAlive,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
   type WorkerProcessEnv,
+  waitFor,
 } from '../support/processes.ts';
 import { testRedisUrl } from '../support/redis-url.ts';
 import { PYTHON_TEST_TASKS } from '../support/test-tasks.ts';
@@ -58,10 +60,8 @@ function executorPids(): number[] {
   for (const entry of readdirNumeric('/proc')) {
     try {
       const cmdline = readFileSync(`/proc/${entry}/cmdline`, 'utf8');
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      if (cmdline.includes('offload.executor') && cmdline.includes(tasksFile)) {
-        if (stat.split(') ')[1]?.[0] !== 'Z') pids.push(entry);
-      }
+      const ours = cmdline.includes('offload.executor') && cmdline.includes(tasksFile);
+      if (ours && isAlive(entry)) pids.push(entry);
     } catch {
       // Gone while we looked.
     }
@@ -73,15 +73,6 @@ function readdirNumeric(path: string): number[] {
   return readdirSync(path)
     .filter((name) => /^\d+$/.test(name))
     .map(Number);
-}
-
-async function until(check: () => boolean, timeoutMs: number): Promise<number> {
-  const started = Date.now();
-  while (!check()) {
-    if (Date.now() - started > timeoutMs) throw new Error(`not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return Date.now() - started;
 }
 
 /** The job's log lines, as BullMQ keeps them (the dashboard shows them). */
@@ -105,7 +96,7 @@ describe('Python tasks that misbehave', () => {
     const file = join(dir, 'pids');
     const job = await http.submit('py.children', { file });
     await http.until(job.id, (v) => v.state === 'running');
-    await until(() => {
+    await waitFor(() => {
       try {
         return readFileSync(file, 'utf8').includes(' ');
       } catch {
@@ -115,16 +106,10 @@ describe('Python tasks that misbehave', () => {
     const [executor, child] = readFileSync(file, 'utf8').split(' ').map(Number);
     const res = await http.cancel(job.id);
     expect(res.status).toBe(200);
-    const gone = await until(() => {
-      const alive = (pid: number) => {
-        try {
-          return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
-        } catch {
-          return false;
-        }
-      };
-      return !alive(executor as number) && !alive(child as number);
-    }, 1000);
+    const gone = await waitFor(
+      () => !isAlive(executor as number) && !isAlive(child as number),
+      1000,
+    );
     console.log(`py.children canceled: executor and its child process gone after ${gone} ms`);
     expect((await http.get(job.id)).state).toBe('canceled');
   });
@@ -212,7 +197,7 @@ describe('a worker running Python jobs', () => {
     for (const job of jobs) await http.until(job.id, (v) => v.state === 'running');
     expect(executorPids().length).toBe(2);
     await w.stop('SIGKILL');
-    const gone = await until(() => executorPids().length === 0, 3000);
+    const gone = await waitFor(() => executorPids().length === 0, 3000);
     console.log(
       `worker SIGKILL with 2 Python jobs burning CPU: executors gone ${gone} ms after the worker`,
     );

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TEST_TASK_MODULES } from './test-tasks.ts';
 
@@ -114,4 +115,40 @@ export async function startWorkerProcess(options: WorkerProcessEnv): Promise<Run
   });
   await worker.waitForLine(/worker ready/);
   return worker;
+}
+
+/** Whether a process is alive, a zombie counting as gone. */
+export function isAlive(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Resolves with the ms it took once `check` holds; rejects after `timeoutMs`. */
+export async function waitFor(check: () => boolean, timeoutMs: number): Promise<number> {
+  const started = Date.now();
+  while (!check()) {
+    if (Date.now() - started > timeoutMs)
+      throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return Date.now() - started;
+}
+
+/**
+ * Starts a worker that must refuse to start; resolves with the fatal lines it
+ * printed about OFFLOAD_TASKS, after checking it exited 1 without taking jobs.
+ */
+export async function refusedWorker(env: Record<string, string>): Promise<string[]> {
+  const started = startNodeProcess('apps/worker/src/index.ts', { WORKER_CONCURRENCY: '1', ...env });
+  const code = await started.exited;
+  if (code !== 1) throw new Error(`the worker exited ${code}, not 1:\n${started.output()}`);
+  if (/worker ready/.test(started.output())) throw new Error('the worker took jobs before exiting');
+  return started
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('OFFLOAD_TASKS entry'))
+    .map((line) => (JSON.parse(line) as { msg: string }).msg);
 }

@@ -32,7 +32,7 @@ export class TaskCatalog {
   private readonly warned = new Set<string>();
   private readonly ajv = createSchemaValidator();
   private timer: NodeJS.Timeout | null = null;
-  /** The refresh under way, which every caller shares, and when the latest began (ms since epoch). */
+  /** The refresh under way, which every caller shares, and when the latest began (performance.now()). */
   private inflight: Promise<void> | null = null;
   private refreshedAt = 0;
   /** The validating version of every task, as `name fingerprint` pairs. */
@@ -76,10 +76,27 @@ export class TaskCatalog {
    */
   async find(name: string): Promise<CatalogTask | undefined> {
     await this.ready();
-    // A miss joins the refresh under way: a burst of submits for a task just published all see it.
-    const stale = this.inflight !== null || Date.now() - this.refreshedAt >= MISS_REFRESH_MS;
-    if (!this.tasks.has(name) && stale) await this.refresh();
+    if (!this.tasks.has(name)) await this.readSince(performance.now());
     return this.tasks.get(name);
+  }
+
+  /**
+   * Resolves once a read that began at or after `since` has finished, so what
+   * was published before `since` is known. A read already under way that began
+   * earlier may predate the publication: it is awaited, then another begins.
+   * Misses share reads, and start one at most every MISS_REFRESH_MS.
+   */
+  private async readSince(since: number): Promise<void> {
+    while (this.refreshedAt < since) {
+      if (this.inflight) {
+        await this.inflight.catch(() => {});
+        continue;
+      }
+      const wait = this.refreshedAt + MISS_REFRESH_MS - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      else await this.refresh();
+    }
+    if (this.inflight) await this.inflight;
   }
 
   /** Resolves once the catalog has been read at least once (a first submit waits for it, or gets a 503). */
@@ -90,7 +107,7 @@ export class TaskCatalog {
   /** Reads the catalog; concurrent callers share one read. */
   refresh(): Promise<void> {
     if (!this.inflight) {
-      this.refreshedAt = Date.now();
+      this.refreshedAt = performance.now();
       this.inflight = this.read().finally(() => {
         this.inflight = null;
       });

@@ -25,8 +25,9 @@ describe('GET /metrics', () => {
     expect(text).toMatch(
       /offload_api_requests_total\{method="GET",route="\/v1\/jobs\/:id",status="\d{3}"\} 1/,
     );
+    // Its duration is in the histogram (the +Inf bucket: how fast it was depends on the machine's load).
     expect(text).toMatch(
-      /offload_api_request_duration_seconds_bucket\{le="0\.005",method="GET",route="\/healthz",status="200"\} 1/,
+      /offload_api_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/healthz",status="200"\} 1/,
     );
     expect(text).toContain('offload_queue_jobs{queue="default",state="waiting"} 0');
     expect(text).toContain('# TYPE offload_api_jobs_submitted_total counter');

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { registry, TEST_TASK_MODULES } from '../../../tests/support/test-tasks.ts';
 import { ExecutorPool } from '../src/executor-pool.ts';
-import { ExecutionError } from '../src/executor-protocol.ts';
 import { threadBackend } from '../src/thread-executor.ts';
+import { failureOf, job } from './executions.ts';
 
 const taskModules = TEST_TASK_MODULES.split(',');
 const tasks = registry.list().map((task) => task.name);
@@ -31,23 +31,6 @@ let pool: ExecutorPool | undefined;
 afterEach(async () => {
   await pool?.close();
   pool = undefined;
-});
-
-async function failureOf(promise: Promise<unknown>): Promise<ExecutionError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ExecutionError) return err;
-    throw err;
-  }
-  throw new Error('expected the execution to fail');
-}
-
-const job = (task: string, input: unknown = {}, timeoutMs = 5000) => ({
-  jobId: `${task}-${Math.random()}`,
-  task,
-  input,
-  timeoutMs,
 });
 
 describe('ExecutorPool', () => {

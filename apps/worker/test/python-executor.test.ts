@@ -3,10 +3,11 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isAlive as alive, waitFor } from '../../../tests/support/processes.ts';
 import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
 import { ExecutorPool } from '../src/executor-pool.ts';
-import { ExecutionError } from '../src/executor-protocol.ts';
 import { pythonBackend } from '../src/python-executor.ts';
+import { failureOf, job } from './executions.ts';
 
 /**
  * Python executors (DESIGN.md §2): warm `python3` processes that run the
@@ -52,41 +53,6 @@ const start = (size = 1, memoryLimitMb?: number) =>
       }),
     ],
   });
-
-async function failureOf(promise: Promise<unknown>): Promise<ExecutionError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof ExecutionError) return err;
-    throw err;
-  }
-  throw new Error('expected the execution to fail');
-}
-
-const job = (task: string, input: unknown = {}, timeoutMs = 10_000) => ({
-  jobId: `${task}-${Math.random()}`,
-  task,
-  input,
-  timeoutMs,
-});
-
-/** Whether a process is alive (and not a zombie). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.split(') ')[1]?.[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function until(check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('Python executors', () => {
   it('run a task and pass on its progress and log; the process is reused across jobs', async () => {
@@ -135,12 +101,12 @@ describe('Python executors', () => {
       const file = join(dir, 'pids');
       const running = job('py.children', { file }, 60_000);
       const outcome = failureOf(pool.run(running));
-      await until(() => existsSync(file) && readFileSync(file, 'utf8').includes(' '));
+      await waitFor(() => existsSync(file) && readFileSync(file, 'utf8').includes(' '), 10_000);
       const [executorPid, childPid] = readFileSync(file, 'utf8').split(' ').map(Number);
       const canceledAt = Date.now();
       expect(pool.stop(running.jobId, 'canceled')).toBe(true);
       expect(await outcome).toMatchObject({ code: 'canceled', final: true });
-      await until(() => !alive(executorPid as number) && !alive(childPid as number), 1000);
+      await waitFor(() => !alive(executorPid as number) && !alive(childPid as number), 1000);
       console.log(
         `python cancel: executor and its child gone ${Date.now() - canceledAt} ms after the cancel`,
       );
