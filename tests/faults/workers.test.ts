@@ -80,10 +80,12 @@ describe('a worker killed with SIGKILL while it runs jobs', () => {
   it('has another worker take its jobs within lock + stall check + 2 s, each completed once', async () => {
     const file = join(dir, 'executions');
     const victim = await worker({ concurrency: 2 });
-    // Two 8 s jobs, both held by the victim; the survivor joins while they run.
+    // Two 15 s jobs, both held by the victim; the survivor joins while they run (its start takes seconds on a loaded machine).
     const jobs: JobView[] = [];
     for (let i = 0; i < 2; i++) {
-      jobs.push(await http.submit('test.mark', { file, token: `j${i}`, ms: 8000 }));
+      jobs.push(
+        await http.submit('test.mark', { file, token: `j${i}`, ms: 15_000 }, { timeoutMs: 30_000 }),
+      );
     }
     for (const job of jobs) await http.until(job.id, (v) => v.state === 'running');
     const survivor = await worker({ concurrency: 2 });

@@ -113,7 +113,8 @@ export async function startWorkerProcess(options: WorkerProcessEnv): Promise<Run
     ...(tasks && { OFFLOAD_TASKS: tasks }),
     ...options.env,
   });
-  await worker.waitForLine(/worker ready/);
+  // Starting under tsx takes a few seconds, many more on a loaded machine.
+  await worker.waitForLine(/worker ready/, 60_000);
   return worker;
 }
 

@@ -81,7 +81,7 @@ describe('ExecutorPool', () => {
     await expect(pool.run(job('test.echo', { value: 'x' }))).resolves.toEqual({ value: 'x' });
   });
 
-  it('stops a running job on request, well within a second', async () => {
+  it('stops a running job on request: it fails at once and a fresh executor takes the next job', async () => {
     pool = await threads(1);
     const loop = job('test.loop', {}, 60_000);
     const running = pool.run(loop);
@@ -90,8 +90,11 @@ describe('ExecutorPool', () => {
     expect(pool.stop(loop.jobId, 'canceled')).toBe(true);
     const err = await failureOf(running);
     expect(err).toMatchObject({ code: 'canceled', final: true });
-    await expect(pool.run(job('test.echo', { value: 'next' }))).resolves.toEqual({ value: 'next' });
     expect(Date.now() - started).toBeLessThan(1000);
+    // The looping thread is killed after the abort grace (200 ms) and replaced; starting a
+    // thread under tsx takes hundreds of ms, more on a loaded machine, hence the loose bound.
+    await expect(pool.run(job('test.echo', { value: 'next' }))).resolves.toEqual({ value: 'next' });
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it('keeps an executor whose task honours its abort signal', async () => {
