@@ -14,15 +14,22 @@ export interface JobSubscription {
 }
 
 interface Followed {
-  listeners: Set<(update: JobUpdate) => void>;
+  /** Each listener, and whether it wants every change (a stream) or only the finish (a long-poll). */
+  listeners: Map<(update: JobUpdate) => void, boolean>;
+  /** Listeners that want every change. */
+  everyChange: number;
   /** The latest read (or the one under way). */
   latest: Promise<JobView | null>;
   reading: boolean;
   /** An event came while a read was under way: read once more after it. */
   stale: boolean;
-  /** The latest read failed (Redis unreachable). */
-  failed: boolean;
+  /** `latest` may be older than an event since (nobody wanted every change), or its read failed. */
+  unread: boolean;
 }
+
+/** BullMQ events after which a job is finished (or gone): read even for followers of the finish only. */
+const FINISHING = ['completed', 'failed', 'removed'] as const;
+const CHANGING = ['active', 'progress', 'delayed', 'waiting'] as const;
 
 /**
  * Follows jobs for event streams and long-polls. One QueueEvents reader per
@@ -31,12 +38,15 @@ interface Followed {
  * stream and long-poll of the process that follows that job: a thousand
  * followers of one job cost Redis what one does. Events that arrive while a
  * read is under way are folded into one more read, so a job that changes
- * faster than Redis answers costs at most two reads at a time. Jobs nobody
- * follows cost no read at all.
+ * faster than Redis answers costs at most two reads at a time. A job followed
+ * only by long-polls is read when it finishes (and when a follower asks for
+ * its current view), not on every progress report; jobs nobody follows cost
+ * no read at all.
  */
 export class JobFeed {
   private readonly followed = new Map<string, Followed>();
   private readonly readers = new Map<string, QueueEvents>();
+  private readonly finished: (event: { jobId: string }) => void;
   private readonly changed: (event: { jobId: string }) => void;
   // Its own patient connection: the API's fail-fast one suits requests, not a blocking reader.
   private readonly connection: Redis;
@@ -48,9 +58,15 @@ export class JobFeed {
     private readonly read: (jobId: string) => Promise<JobView | null>,
   ) {
     this.connection = createRedis(redisUrl, 'worker');
-    this.changed = ({ jobId }) => {
+    this.finished = ({ jobId }) => {
       const job = this.followed.get(jobId);
       if (job) this.refresh(jobId, job);
+    };
+    this.changed = ({ jobId }) => {
+      const job = this.followed.get(jobId);
+      if (!job) return;
+      if (job.everyChange > 0) this.refresh(jobId, job);
+      else job.unread = true;
     };
   }
 
@@ -58,46 +74,45 @@ export class JobFeed {
   add(queueName: string): void {
     if (this.readers.has(queueName)) return;
     const reader = new QueueEvents(queueName, { connection: this.connection, prefix: this.prefix });
-    for (const event of [
-      'active',
-      'progress',
-      'delayed',
-      'waiting',
-      'completed',
-      'failed',
-      'removed',
-    ] as const) {
-      reader.on(event, this.changed);
-    }
+    for (const event of FINISHING) reader.on(event, this.finished);
+    for (const event of CHANGING) reader.on(event, this.changed);
     reader.on('error', () => {});
     this.readers.set(queueName, reader);
   }
 
   /**
-   * Calls `onUpdate` after every change of the job until `stop`. Subscribing to a
-   * job already followed costs no read: its latest view is shared.
+   * Calls `onUpdate` after each read of the job until `stop`: after every change,
+   * or with `everyChange` false, at least when it finishes. Subscribing to a job
+   * already followed costs no read while its latest view is current.
    */
-  subscribe(jobId: string, onUpdate: (update: JobUpdate) => void): JobSubscription {
+  subscribe(
+    jobId: string,
+    onUpdate: (update: JobUpdate) => void,
+    { everyChange }: { everyChange: boolean },
+  ): JobSubscription {
     let job = this.followed.get(jobId);
     if (!job) {
       job = {
-        listeners: new Set(),
+        listeners: new Map(),
+        everyChange: 0,
         latest: Promise.resolve(null),
         reading: false,
         stale: false,
-        failed: false,
+        unread: true,
       };
       this.followed.set(jobId, job);
-      this.refresh(jobId, job);
-    } else if (job.failed) {
-      this.refresh(jobId, job);
     }
     const followed = job;
-    followed.listeners.add(onUpdate);
+    followed.listeners.set(onUpdate, everyChange);
+    if (everyChange) followed.everyChange++;
     return {
-      current: () => followed.latest,
+      current: () => {
+        if (followed.unread) this.refresh(jobId, followed);
+        return followed.latest;
+      },
       stop: () => {
-        followed.listeners.delete(onUpdate);
+        if (!followed.listeners.delete(onUpdate)) return;
+        if (everyChange) followed.everyChange--;
         if (followed.listeners.size === 0 && this.followed.get(jobId) === followed) {
           this.followed.delete(jobId);
         }
@@ -111,18 +126,18 @@ export class JobFeed {
       return;
     }
     job.reading = true;
-    job.failed = false;
+    job.unread = false;
     job.latest = (async () => {
       try {
         for (;;) {
           job.stale = false;
           const view = await this.read(jobId);
-          for (const listener of job.listeners) listener({ view });
+          for (const listener of job.listeners.keys()) listener({ view });
           if (!job.stale) return view;
         }
       } catch (error) {
-        job.failed = true;
-        for (const listener of job.listeners) listener({ error });
+        job.unread = true;
+        for (const listener of job.listeners.keys()) listener({ error });
         throw error;
       } finally {
         job.reading = false;

@@ -213,18 +213,20 @@ export class JobQueues {
   }
 
   /**
-   * Follows the job: `onUpdate` hears of its view after every change (null once
-   * it is gone) until `stop`. Every follower of one job in this process shares
-   * one read per change (see job-feed.ts). Null when no job of this tenant has
-   * that id, and then nothing is followed.
+   * Follows the job: `onUpdate` hears of its view after every change (with
+   * `everyChange` false, at least once it finishes; null once it is gone) until
+   * `stop`. Every follower of one job in this process shares one read per
+   * change (see job-feed.ts). Null when no job of this tenant has that id, and
+   * then nothing is followed.
    */
   async watchJob(
     id: string,
     tenant: string,
     onUpdate: (update: JobUpdate) => void,
+    { everyChange = true } = {},
   ): Promise<{ view: JobView; subscription: JobSubscription } | null> {
     if (!(await this.mayOwn(id, tenant))) return null;
-    const subscription = this.feed.subscribe(id, onUpdate);
+    const subscription = this.feed.subscribe(id, onUpdate, { everyChange });
     try {
       const view = await subscription.current();
       if (view) return { view, subscription };
@@ -270,9 +272,14 @@ export class JobQueues {
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
     });
-    const watch = await this.watchJob(id, tenant, (update) => {
-      if ('error' in update || !update.view || isFinal(update.view.state)) wake();
-    });
+    const watch = await this.watchJob(
+      id,
+      tenant,
+      (update) => {
+        if ('error' in update || !update.view || isFinal(update.view.state)) wake();
+      },
+      { everyChange: false },
+    );
     if (!watch) return null;
     const { view, subscription } = watch;
     if (isFinal(view.state)) {
