@@ -9,6 +9,7 @@ import { executorOverhead } from './benchmarks/executor-overhead.ts';
 import { memory } from './benchmarks/memory.ts';
 import { pickupLatency } from './benchmarks/pickup-latency.ts';
 import { pythonExecutor } from './benchmarks/python-executor.ts';
+import { streamFanout } from './benchmarks/stream-fanout.ts';
 import type { BenchContext, Benchmark } from './lib/benchmark.ts';
 import {
   type BenchmarkResult,
@@ -42,6 +43,7 @@ const BENCHMARKS: readonly Benchmark[] = [
   pickupLatency,
   executorOverhead,
   pythonExecutor,
+  streamFanout,
   memory,
 ];
 

@@ -17,7 +17,12 @@ export class HttpClient {
   private readonly agent: Agent;
   private readonly url: URL;
 
-  constructor(baseUrl: string, maxSockets = 64) {
+  constructor(
+    baseUrl: string,
+    maxSockets = 64,
+    /** Sent with every request, e.g. an `authorization` header. */
+    private readonly headers: Record<string, string> = {},
+  ) {
     this.url = new URL(baseUrl);
     this.agent = new Agent({ keepAlive: true, maxSockets });
   }
@@ -32,9 +37,13 @@ export class HttpClient {
           port: this.url.port,
           method,
           path,
-          headers: payload
-            ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) }
-            : {},
+          headers: {
+            ...this.headers,
+            ...(payload && {
+              'content-type': 'application/json',
+              'content-length': Buffer.byteLength(payload),
+            }),
+          },
         },
         (res) => {
           const chunks: Buffer[] = [];

@@ -28,6 +28,8 @@ export interface ApiOptions {
    * `bench-tasks`: the same app under tsx with the bench's extra tasks (bench/fixtures/bench-tasks.ts).
    */
   flavour?: 'bundle' | 'bench-tasks';
+  /** Extra environment (API_KEYS, API_MAX_STREAMS_PER_TENANT…). */
+  env?: Record<string, string>;
 }
 
 export interface WorkerOptions {
@@ -94,6 +96,7 @@ export class BenchStack {
       ...this.baseEnv(options.prefix),
       API_MAX_QUEUED_PER_TENANT: '0',
       API_RATE_LIMIT: '0',
+      ...options.env,
     };
     let url: string;
     let child: RunningProcess;

@@ -10,7 +10,15 @@ import {
 import { catalogEntryOf, type TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
+import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { TaskCatalog } from '../../apps/api/src/task-catalog.ts';
+
+const defaults = loadApiEnv({});
+const STREAM_DEFAULTS: AppDeps['streams'] = {
+  perTenant: defaults.API_MAX_STREAMS_PER_TENANT,
+  total: defaults.API_MAX_STREAMS,
+  maxLifetimeMs: defaults.API_STREAM_MAX_S * 1000,
+};
 
 export interface TestApi {
   url: string;
@@ -50,6 +58,8 @@ export async function startApi(options: {
   /** Default: no quota. */
   maxOpenJobsPerTenant?: number;
   retention?: Retention;
+  /** Default: API_MAX_STREAMS_PER_TENANT, API_MAX_STREAMS and API_STREAM_MAX_S's defaults. */
+  streams?: Partial<AppDeps['streams']>;
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redisUrl, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -69,6 +79,7 @@ export async function startApi(options: {
     apiKeys: options.apiKeys ?? null,
     maxJsonDepth: options.maxJsonDepth ?? 32,
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
+    streams: { ...STREAM_DEFAULTS, ...options.streams },
   });
   if (options.listen === false) {
     return {

@@ -65,6 +65,32 @@ export const testSleep = defineTask({
     }),
 });
 
+export const testTicks = defineTask({
+  name: 'test.ticks',
+  description: 'Reports progress `ticks` times, `everyMs` apart, without using the CPU.',
+  queue: 'default',
+  input: z.strictObject({ ticks: z.number().int().min(1).max(100), everyMs: z.number().int() }),
+  output: z.object({ ticks: z.number() }),
+  defaults: { ...defaults, timeoutMs: 60_000 },
+  run: async (input, ctx) => {
+    for (let tick = 1; tick <= input.ticks; tick++) {
+      await new Promise((resolve) => setTimeout(resolve, input.everyMs));
+      ctx.progress(Math.floor((tick / input.ticks) * 99));
+    }
+    return { ticks: input.ticks };
+  },
+});
+
+export const testBulky = defineTask({
+  name: 'test.bulky',
+  description: 'Returns a string of `bytes` bytes.',
+  queue: 'default',
+  input: z.strictObject({ bytes: z.number().int().min(0) }),
+  output: z.object({ text: z.string() }),
+  defaults,
+  run: (input) => ({ text: 'x'.repeat(input.bytes) }),
+});
+
 export const testLoop = defineTask({
   name: 'test.loop',
   description: 'Loops forever on the CPU.',
@@ -146,6 +172,8 @@ export const testTasks = [
   testEchoOther,
   testThrow,
   testSleep,
+  testTicks,
+  testBulky,
   testLoop,
   testHang,
   testExit,

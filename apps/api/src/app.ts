@@ -36,6 +36,7 @@ import {
 } from './routes.ts';
 import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
+import { type StreamLimits, StreamSlots } from './stream-slots.ts';
 import type { CatalogTask, TaskCatalog } from './task-catalog.ts';
 
 export interface AppDeps {
@@ -51,6 +52,11 @@ export interface AppDeps {
   maxJsonDepth: number;
   /** Requests per API key per window (limit 0: none). */
   rateLimit: RateLimit;
+  /** Event streams and waiting long-polls held at once, and how long a stream lasts. */
+  streams: StreamLimits & {
+    /** Longest an event stream stays open, ms. */
+    maxLifetimeMs: number;
+  };
 }
 
 type Env = { Variables: { caller: Caller; requestId: string } };
@@ -67,6 +73,7 @@ const DEFAULT_PAGE_SIZE = 20;
 export function createApp(deps: AppDeps) {
   const { jobs, catalog, logger } = deps;
   const metrics = createApiMetrics({ jobs, logger });
+  const streamSlots = new StreamSlots(deps.streams);
 
   const app = new OpenAPIHono<Env>({
     // Every request part that fails its schema becomes one 422 problem with field paths.
@@ -168,12 +175,22 @@ export function createApp(deps: AppDeps) {
       const { id } = c.req.valid('param');
       const { wait } = c.req.valid('query');
       const { tenant } = c.get('caller');
-      const view = await jobs.waitForJobView(id, tenant, (wait ?? 0) * 1000);
-      if (!view) throw await missingJobError(jobs, id, tenant);
-      return c.json(view, 200);
+      const waitMs = (wait ?? 0) * 1000;
+      // Only a long-poll that waits holds a slot; a plain read is over at once.
+      const release = waitMs > 0 ? streamSlots.take(tenant) : () => {};
+      try {
+        const view = await jobs.waitForJobView(id, tenant, waitMs, c.req.raw.signal);
+        if (!view) throw await missingJobError(jobs, id, tenant);
+        return c.json(view, 200);
+      } finally {
+        release();
+      }
     })
     .openapi(jobEventsRoute, (c) =>
-      streamJobEvents(c, jobs, c.req.valid('param').id, c.get('caller').tenant),
+      streamJobEvents(c, jobs, c.req.valid('param').id, c.get('caller').tenant, {
+        slots: streamSlots,
+        maxLifetimeMs: deps.streams.maxLifetimeMs,
+      }),
     )
     .openapi(cancelJobRoute, async (c) => {
       const { id } = c.req.valid('param');

@@ -72,6 +72,15 @@ const schema = z
     API_REQUEST_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
     /** How long an idle keep-alive connection stays open between requests, ms. */
     API_KEEP_ALIVE_TIMEOUT_MS: z.coerce.number().int().min(0).default(5_000),
+    /**
+     * Event streams plus waiting long-polls one tenant may hold open in one API process;
+     * more answer 429 too_many_streams. 0: no limit.
+     */
+    API_MAX_STREAMS_PER_TENANT: z.coerce.number().int().min(0).default(100),
+    /** The same, all tenants together. 0: no limit. */
+    API_MAX_STREAMS: z.coerce.number().int().min(0).default(10_000),
+    /** Longest an event stream stays open, s; then it ends and the client reconnects to a fresh snapshot. */
+    API_STREAM_MAX_S: z.coerce.number().int().min(1).max(86_400).default(300),
     /** Most open connections; more are closed as they arrive. 0: no limit. */
     API_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(10_000),
   })

@@ -24,6 +24,11 @@ const app = createApp({
   maxBodyBytes: env.API_MAX_BODY_BYTES,
   maxJsonDepth: env.API_MAX_JSON_DEPTH,
   rateLimit: { limit: env.API_RATE_LIMIT, windowMs: env.API_RATE_WINDOW_MS },
+  streams: {
+    perTenant: env.API_MAX_STREAMS_PER_TENANT,
+    total: env.API_MAX_STREAMS,
+    maxLifetimeMs: env.API_STREAM_MAX_S * 1000,
+  },
 });
 if (!env.API_KEYS) {
   logger.warn(

@@ -160,9 +160,9 @@ export const listJobsRoute = createRoute({
   path: '/v1/jobs',
   operationId: 'listJobs',
   tags: ['jobs'],
-  summary: "The caller's jobs, newest first",
+  summary: "The caller's jobs, newest first, without their results",
   description:
-    'A page may hold fewer than `limit` jobs while `nextCursor` is not null (filters are applied as the index is read).',
+    'Each job as a JobSummary: its view without `result` (GET /v1/jobs/{id} has it). A page may hold fewer than `limit` jobs while `nextCursor` is not null (filters are applied as the index is read).',
   ...v1,
   request: { query: listJobsQuery },
   responses: {
@@ -181,7 +181,7 @@ export const getJobRoute = createRoute({
   request: { params: jobIdParams, query: getJobQuery },
   responses: {
     200: json(JobView, 'The job'),
-    ...problems('not_found', 'gone', 'validation_failed', ...v1Problems),
+    ...problems('not_found', 'gone', 'validation_failed', 'too_many_streams', ...v1Problems),
   },
 });
 
@@ -192,7 +192,7 @@ export const jobEventsRoute = createRoute({
   tags: ['jobs'],
   summary: 'Server-sent events of a job until it finishes',
   description:
-    'Each connection starts with a `state` event (a snapshot), then `state` on every change of state and `progress` on every change of progress, then one of `completed`, `failed` or `canceled`, after which the stream ends. Every event’s data is the JobView. Reconnecting starts again from a snapshot.',
+    'Each connection starts with a `state` event (a snapshot), then `state` on every change of state and `progress` on every change of progress, then one of `completed`, `failed` or `canceled`, after which the stream ends. Every event’s data is the JobView. A stream open longer than the server’s limit (API_STREAM_MAX_S) ends without a final event: reconnect, and it starts again from a snapshot. Past the streams one tenant may hold open, 429 `too_many_streams`.',
   ...v1,
   request: { params: jobIdParams },
   responses: {
@@ -200,7 +200,7 @@ export const jobEventsRoute = createRoute({
       description: 'An event stream',
       content: { 'text/event-stream': { schema: z.string() } },
     },
-    ...problems('not_found', 'gone', ...v1Problems),
+    ...problems('not_found', 'gone', 'too_many_streams', ...v1Problems),
   },
 });
 

@@ -84,6 +84,21 @@ describe('the OpenAPI document', () => {
     );
   });
 
+  it('describes GET /v1/jobs as a page of job summaries without a result, and 429 too_many_streams for streams and long-polls', () => {
+    const page = doc.paths['/v1/jobs'].get.responses['200'].content['application/json'].schema;
+    const pageSchema = page.$ref ? doc.components.schemas[page.$ref.split('/').pop()] : page;
+    const item = pageSchema.properties.jobs.items;
+    const summary = item.$ref ? doc.components.schemas[item.$ref.split('/').pop()] : item;
+    expect(Object.keys(summary.properties)).toEqual(
+      expect.arrayContaining(['id', 'task', 'state', 'progress', 'error', 'finishedAt']),
+    );
+    expect(summary.properties).not.toHaveProperty('result');
+    expect(doc.components.schemas.JobView.properties).toHaveProperty('result');
+    for (const path of ['/v1/jobs/{id}', '/v1/jobs/{id}/events']) {
+      expect(doc.paths[path].get.responses['429'].description, path).toMatch(/too_many_streams/);
+    }
+  });
+
   it('passes redocly lint (recommended rules) with no error and no warning', async () => {
     const file = join(work, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc));

@@ -27,7 +27,7 @@ export interface ClientOptions {
 
 /** Longest single long-poll the API holds, s. */
 const MAX_WAIT_S = 60;
-/** Reconnects of an event stream that dropped before its final event. */
+/** Reconnects in a row that deliver no event before an event stream gives up. */
 const MAX_RECONNECTS = 5;
 
 type JobRef<O> = string | Job<O>;
@@ -116,15 +116,17 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
   /**
    * The job's events as they happen: first a `state` snapshot, then `state`
    * and `progress` changes, then `completed`, `failed` or `canceled`, where
-   * the iteration ends. A dropped connection is reopened (it starts again
-   * with a snapshot). Stop early with `break` or `signal`.
+   * the iteration ends. A connection that drops, or that the server ends
+   * before the final event (it limits how long a stream lasts), is reopened:
+   * it starts again with a snapshot. Stop early with `break` or `signal`.
    */
   async *events<O = unknown>(
     job: JobRef<O>,
     options: { signal?: AbortSignal } = {},
   ): AsyncGenerator<JobEvent<O>> {
     const path = `/v1/jobs/${encodeURIComponent(idOf(job))}/events`;
-    for (let reconnects = 0; ; reconnects++) {
+    let fruitless = 0;
+    for (;;) {
       const res = await this.send('GET', path, {
         headers: { accept: 'text/event-stream' },
         ...(options.signal && { signal: options.signal }),
@@ -136,6 +138,7 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
       try {
         for await (const message of stream) {
           const event = { type: message.event, job: JSON.parse(message.data) } as JobEvent<O>;
+          fruitless = 0;
           yield event;
           if (FINAL_STATES.has(event.type as JobState)) return;
         }
@@ -144,7 +147,7 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
         // A connection that broke mid-stream: reopen it below.
       }
       if (options.signal?.aborted) return;
-      if (reconnects >= MAX_RECONNECTS) {
+      if (++fruitless > MAX_RECONNECTS) {
         throw new OfflineError(`The event stream of job ${idOf(job)} kept dropping`);
       }
     }

@@ -6,6 +6,7 @@ export type {
   JobEvent,
   JobPage,
   JobState,
+  JobSummary,
   ListOptions,
   Problem,
   SubmitOptions,

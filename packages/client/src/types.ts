@@ -1,9 +1,10 @@
 import type {
   JobOptions,
+  JobPage,
   JobState,
+  JobSummary,
   JobView,
   TaskInfo,
-  JobPage as WireJobPage,
   Problem as WireProblem,
 } from '@offload/contract';
 import type { TaskDefinition } from '@offload/tasks';
@@ -44,15 +45,14 @@ export type TaskOutput<C extends TaskCatalog, N extends TaskName<C>> = z.output<
 /** A job's view (DESIGN.md §3) whose `result` has the type of its task's output. */
 export type Job<Output = unknown> = Omit<JobView, 'result'> & { result: Output | null };
 
-export type JobPage = Omit<WireJobPage, 'jobs'> & { jobs: Job[] };
-
 /** One server-sent event of GET /v1/jobs/{id}/events. */
 export interface JobEvent<Output = unknown> {
   type: 'state' | 'progress' | 'completed' | 'failed' | 'canceled';
   job: Job<Output>;
 }
 
-export type { JobState, TaskInfo };
+/** A page of `list`: each job as a JobSummary, its view without the result (`get` has it). */
+export type { JobPage, JobState, JobSummary, TaskInfo };
 
 /** An RFC 9457 problem document: the API's, or one made up for an answer that has none (`http_<status>`). */
 export type Problem = Omit<WireProblem, 'code'> & { code: WireProblem['code'] | `http_${number}` };

@@ -15,9 +15,10 @@ let api: TestApi;
 let worker: RunningProcess;
 let offload: OffloadClient;
 
+const prefix = testPrefix();
+
 beforeAll(async () => {
   const redisUrl = testRedisUrl();
-  const prefix = testPrefix();
   [api, worker] = await Promise.all([
     startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'acme', key: KEY }] }),
     startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
@@ -61,6 +62,29 @@ describe('the typed client against a real API and worker', () => {
     // The final event arrives soon after the job finished: pushed, not polled.
     const latency = (arrivals.at(-1) as number) - Date.parse(last.job.finishedAt as string);
     expect(latency).toBeLessThan(500);
+  });
+
+  it('reopens a stream the server ends after its lifetime and still ends with the final event', async () => {
+    // A second API on the same Redis whose streams last 400 ms: a 2 s job outlives several.
+    const shortLived = await startApi({
+      redisUrl: testRedisUrl(),
+      prefix,
+      apiKeys: [{ tenant: 'acme', key: KEY }],
+      streams: { maxLifetimeMs: 400 },
+    });
+    try {
+      const client = new OffloadClient({ baseUrl: shortLived.url, apiKey: KEY });
+      const job = await client.submit('cpu.burn', { ms: 2000 });
+      const events: JobEvent<{ burnedMs: number }>[] = [];
+      for await (const event of client.events(job)) events.push(event);
+      expect(events.at(-1)).toMatchObject({ type: 'completed', job: { state: 'completed' } });
+      expect(events.at(-1)?.job.result?.burnedMs).toBeGreaterThanOrEqual(2000);
+      // The job starts running once; every reopened stream starts with a snapshot of it running.
+      const running = events.filter((e) => e.type === 'state' && e.job.state === 'running');
+      expect(running.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      await shortLived.close();
+    }
   });
 
   it('ends the stream with `canceled` when the job is canceled, and starts a reconnect with a snapshot', async () => {
@@ -109,6 +133,8 @@ describe('the typed client against a real API and worker', () => {
     const page = await offload.list({ task: 'crypto.pbkdf2', limit: 5 });
     expect(page.jobs.map((j) => j.id)).toEqual([job.id]);
     expect(page.jobs[0]?.state).toBe('completed');
+    // A list shows each job without its result; `get` has it.
+    expect(page.jobs[0]).not.toHaveProperty('result');
     const tasks = await offload.tasks();
     expect(tasks.map((t) => t.name)).toContain('image.mandelbrot');
   });

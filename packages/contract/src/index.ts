@@ -57,9 +57,19 @@ export const JobView = z
   .meta({ id: 'JobView', description: 'A job as its owner sees it' });
 export type JobView = z.infer<typeof JobView>;
 
+/**
+ * A job without its result, as lists show it: a result may be megabytes, and
+ * a page of them would cost every tenant's requests; GET /v1/jobs/{id} has it.
+ */
+export const JobSummary = JobView.omit({ result: true }).meta({
+  id: 'JobSummary',
+  description: 'A job as its owner sees it, without the result',
+});
+export type JobSummary = z.infer<typeof JobSummary>;
+
 export const JobPage = z
   .object({
-    jobs: z.array(JobView),
+    jobs: z.array(JobSummary),
     /** Pass as `cursor` for the next page; null on the last one. */
     nextCursor: z.string().nullable(),
   })
@@ -175,6 +185,7 @@ export const ERROR_STATUS = {
   unknown_task: 422,
   rate_limited: 429,
   queue_quota_exceeded: 429,
+  too_many_streams: 429,
   internal: 500,
   redis_unavailable: 503,
   redis_misconfigured: 503,

@@ -19,6 +19,7 @@ const TITLES: Record<ErrorCode, string> = {
   unknown_task: 'Unknown task',
   rate_limited: 'Too many requests',
   queue_quota_exceeded: 'Too many unfinished jobs',
+  too_many_streams: 'Too many open streams',
   internal: 'Internal error',
   redis_unavailable: 'Queue backend unavailable',
   redis_misconfigured: 'Queue backend unsafe for jobs',

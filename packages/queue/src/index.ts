@@ -30,6 +30,7 @@ export {
   LATENCY_BOUNDS_MS,
 } from './history.ts';
 export { IdempotencyConflictError } from './idempotency.ts';
+export type { JobSubscription, JobUpdate } from './job-feed.ts';
 export { DEFAULT_RETENTION, type Retention } from './job-options.ts';
 export {
   type CancelOutcome,

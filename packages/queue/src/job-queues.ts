@@ -1,12 +1,18 @@
-import { type Backoff, isFinal, type JobPage, type JobView } from '@offload/contract';
-import { Job, Queue } from 'bullmq';
+import {
+  type Backoff,
+  isFinal,
+  type JobPage,
+  type JobSummary,
+  type JobView,
+} from '@offload/contract';
+import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis } from './connection.ts';
-import { FinishWatcher } from './finish-watcher.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
+import { JobFeed, type JobSubscription, type JobUpdate } from './job-feed.ts';
 import { JobIds } from './job-ids.ts';
 import {
   DEFAULT_RETENTION,
@@ -14,7 +20,16 @@ import {
   jobOptionsFor,
   type Retention,
 } from './job-options.ts';
-import { type JobData, publicState, toJobView } from './job-view.ts';
+import {
+  type JobData,
+  type JobRecord,
+  publicState,
+  recordFromFields,
+  SUMMARY_FIELDS,
+  toJobSummary,
+  toJobView,
+  withResult,
+} from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
 import { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
@@ -74,7 +89,7 @@ export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues = new Map<string, Queue<JobData>>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
-  private readonly watcher: FinishWatcher;
+  private readonly feed: JobFeed;
   private readonly tenantJobs: TenantJobs;
   /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
   private redisProblem: string | null = null;
@@ -89,12 +104,16 @@ export class JobQueues {
     this.keys = offloadKeys(config.prefix);
     this.retention = config.retention ?? DEFAULT_RETENTION;
     this.defaultJobOptions = jobOptionsFor(this.retention);
-    this.watcher = new FinishWatcher([], config.redisUrl, config.prefix);
+    this.feed = new JobFeed(config.redisUrl, config.prefix, async (id) => {
+      const found = await this.read(id, null, { result: true });
+      return found && withResult(found.summary, found.result);
+    });
     this.useQueues(config.queueNames ?? []);
     this.tenantJobs = new TenantJobs(redis, this.keys, {
       maxOpenJobs: config.maxOpenJobsPerTenant ?? 0,
       indexRetentionMs: this.retention.failedMs,
-      viewOf: (id, tenant) => this.getJobView(id, tenant),
+      summaryOf: async (id, tenant) =>
+        (await this.read(id, tenant, { result: false }))?.summary ?? null,
     });
     redis.on('ready', () => {
       this.readiness().then(
@@ -120,7 +139,7 @@ export class JobQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
-      this.watcher.add(name);
+      this.feed.add(name);
     }
   }
 
@@ -194,12 +213,29 @@ export class JobQueues {
   }
 
   /**
-   * Calls `onChange` whenever the job may have changed (progress, started,
-   * finished, removed) until the returned function is called. One event reader
-   * per queue serves every watcher of the process.
+   * Follows the job: `onUpdate` hears of its view after every change (with
+   * `everyChange` false, at least once it finishes; null once it is gone) until
+   * `stop`. Every follower of one job in this process shares one read per
+   * change (see job-feed.ts). Null when no job of this tenant has that id, and
+   * then nothing is followed.
    */
-  watchJob(id: string, onChange: () => void): () => void {
-    return this.watcher.watch(id, onChange);
+  async watchJob(
+    id: string,
+    tenant: string,
+    onUpdate: (update: JobUpdate) => void,
+    { everyChange = true } = {},
+  ): Promise<{ view: JobView; subscription: JobSubscription } | null> {
+    if (!(await this.mayOwn(id, tenant))) return null;
+    const subscription = this.feed.subscribe(id, onUpdate, { everyChange });
+    try {
+      const view = await subscription.current();
+      if (view) return { view, subscription };
+    } catch (err) {
+      subscription.stop();
+      throw err;
+    }
+    subscription.stop();
+    return null;
   }
 
   /**
@@ -216,24 +252,49 @@ export class JobQueues {
 
   /** The job's view, or null when no job of this tenant has that id. */
   async getJobView(id: string, tenant: string): Promise<JobView | null> {
-    return (await this.lookup(id, tenant))?.view ?? null;
+    const found = await this.read(id, tenant, { result: true });
+    return found && withResult(found.summary, found.result);
   }
 
   /**
-   * Long-poll: the view once the job is finished, or after `waitMs`, whichever
-   * comes first. Woken by BullMQ's event stream, not by polling Redis.
+   * Long-poll: the view once the job is finished, or after `waitMs`, or when
+   * `signal` aborts (the client left), whichever comes first. Woken by the
+   * job's feed, whose reads every follower of the job shares.
    */
-  async waitForJobView(id: string, tenant: string, waitMs: number): Promise<JobView | null> {
+  async waitForJobView(
+    id: string,
+    tenant: string,
+    waitMs: number,
+    signal?: AbortSignal,
+  ): Promise<JobView | null> {
     if (waitMs <= 0) return this.getJobView(id, tenant);
-    // Listen before reading, so a finish between the read and the wait is not missed.
-    const wait = this.watcher.waitFor(id, waitMs);
+    let wake = () => {};
+    const woken = new Promise<void>((resolve) => {
+      wake = resolve;
+    });
+    const watch = await this.watchJob(
+      id,
+      tenant,
+      (update) => {
+        if ('error' in update || !update.view || isFinal(update.view.state)) wake();
+      },
+      { everyChange: false },
+    );
+    if (!watch) return null;
+    const { view, subscription } = watch;
+    if (isFinal(view.state)) {
+      subscription.stop();
+      return view;
+    }
+    const timer = setTimeout(wake, waitMs);
+    signal?.addEventListener('abort', wake, { once: true });
     try {
-      const view = await this.getJobView(id, tenant);
-      if (!view || isFinal(view.state)) return view;
-      await wait.done;
-      return await this.getJobView(id, tenant);
+      await woken;
+      return await guardRedis(this.redis, () => subscription.current());
     } finally {
-      wait.cancel();
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', wake);
+      subscription.stop();
     }
   }
 
@@ -254,9 +315,9 @@ export class JobQueues {
 
   /** `tenant` null: whichever tenant owns the job. */
   private async cancel(id: string, tenant: string | null): Promise<CancelOutcome | null> {
-    const found = await this.lookup(id, tenant);
+    const found = await this.read(id, tenant, { result: true });
     if (!found) return null;
-    const { job, view } = found;
+    const view = withResult(found.summary, found.result);
     if (view.state === 'canceled') return { outcome: 'canceled', view };
     if (view.state === 'completed' || view.state === 'failed') return { outcome: 'finished', view };
 
@@ -266,9 +327,10 @@ export class JobQueues {
       error: { code: 'canceled', message: 'Canceled by request' },
       finishedAt: new Date().toISOString(),
     };
-    // The owner's API keeps answering for the job, whoever canceled it.
-    const record: CanceledRecord = { tenant: tenant ?? job?.data.tenant ?? '', view: canceledView };
     return guardRedis(this.redis, async () => {
+      // The owner's API keeps answering for the job, whoever canceled it.
+      const owner = tenant ?? (found.queue ? await this.ownerOf(found.queue, id) : '');
+      const record: CanceledRecord = { tenant: owner, view: canceledView };
       const key = this.keys.canceled(id);
       const set = await this.redis.set(
         key,
@@ -287,7 +349,7 @@ export class JobQueues {
       // Record first, then publish: a worker that takes the job after this point sees the record.
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it.
-      await job?.remove().catch(() => {});
+      await found.queue?.remove(id).catch(() => {});
       await forgetOpenJob(this.redis, this.keys, record.tenant, id);
       return { outcome: 'canceled', view: canceledView };
     });
@@ -345,14 +407,14 @@ export class JobQueues {
   /** Closes every connection; bounded in time, since BullMQ's close waits for a Redis that may be gone. */
   async close(): Promise<void> {
     const graceful = Promise.all([
-      this.watcher.close(),
+      this.feed.close(),
       ...[...this.queues.values()].map((queue) => queue.close()),
     ]);
     await Promise.race([
       graceful.catch(() => {}),
       new Promise((r) => setTimeout(r, CLOSE_WITHIN_MS)),
     ]);
-    this.watcher.disconnect();
+    this.feed.disconnect();
     this.redis.disconnect();
   }
 
@@ -367,42 +429,85 @@ export class JobQueues {
     return this.jobIds;
   }
 
-  /** The job (while BullMQ still holds it) and its public view. */
-  private async lookup(
+  /** Whether `tenant` was issued this id, so that its job, if any, is the tenant's: no Redis read. */
+  private async mayOwn(id: string, tenant: string | null): Promise<boolean> {
+    if (!isWellFormedJobId(id)) return false;
+    return tenant === null || (await this.ids()).issuedAt(id, tenant) !== null;
+  }
+
+  /**
+   * The one read of a job: a few fields of its hash (never the input; the
+   * result only when asked and completed) and its state. Null when no job of
+   * this tenant (`null`: of anyone) has that id. `queue` is unset for a
+   * canceled job's record.
+   */
+  private async read(
     id: string,
     tenant: string | null,
-  ): Promise<{ job: Job<JobData> | undefined; view: JobView } | null> {
-    if (!isWellFormedJobId(id)) return null;
-    // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis.
-    if (tenant !== null && (await this.ids()).issuedAt(id, tenant) === null) return null;
+    options: { result: boolean },
+  ): Promise<{ summary: JobSummary; result: unknown; queue?: Queue<JobData> } | null> {
+    // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis; one it
+    // was issued names a job of that tenant, so the job's own data need not be read to check.
+    if (!(await this.mayOwn(id, tenant))) return null;
     return guardRedis(this.redis, async () => {
-      const [job, canceled] = await Promise.all([
-        this.findJob(id),
+      const [found, canceled] = await Promise.all([
+        this.findRecord(id),
         this.redis.get(this.keys.canceled(id)),
       ]);
+      const queue = found?.queue;
       // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
       if (canceled) {
         const record = JSON.parse(canceled) as CanceledRecord;
-        return tenant === null || record.tenant === tenant ? { job, view: record.view } : null;
+        if (tenant !== null && record.tenant !== tenant) return null;
+        const { result: _, ...summary } = record.view;
+        return { summary, result: null, ...(queue && { queue }) };
       }
-      if (!job || (tenant !== null && job.data.tenant !== tenant)) return null;
-      const bullState = await job.getState();
-      // The hash was read before the state: a job that finished in between would show its final
-      // state with the data of an earlier attempt. A hash read after a final state is final.
-      const current =
-        bullState === 'completed' || bullState === 'failed'
-          ? await Job.fromId<JobData>(this.queues.get(job.queueName) as Queue<JobData>, id)
-          : job;
-      if (!current) return null;
-      const state = publicState(bullState, current.failedReason);
-      return state ? { job: current, view: toJobView(current, state) } : null;
+      if (!found || !queue) return null;
+      const bullState = await queue.getJobState(id);
+      // The fields were read before the state: a job that finished in between would show its
+      // final state with the fields of an earlier attempt. Fields read after a final state are final.
+      const finished = bullState === 'completed' || bullState === 'failed';
+      const record = finished ? await this.recordIn(queue, id) : found.record;
+      if (!record) return null;
+      const state = publicState(bullState, record.failedReason);
+      if (!state) return null;
+      const result =
+        state === 'completed' && options.result
+          ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
+          : null;
+      return { summary: toJobSummary(record, state), result, queue };
     });
   }
 
-  private async findJob(id: string): Promise<Job<JobData> | undefined> {
+  private async findRecord(
+    id: string,
+  ): Promise<{ queue: Queue<JobData>; record: JobRecord } | undefined> {
     const found = await Promise.all(
-      [...this.queues.values()].map((queue) => Job.fromId<JobData>(queue, id)),
+      [...this.queues.values()].map(async (queue) => {
+        const record = await this.recordIn(queue, id);
+        return record && { queue, record };
+      }),
     );
-    return found.find((job) => job !== undefined);
+    return found.find((f) => f !== null) ?? undefined;
+  }
+
+  private async recordIn(queue: Queue<JobData>, id: string): Promise<JobRecord | null> {
+    return recordFromFields(id, await this.redis.hmget(queue.toKey(id), ...SUMMARY_FIELDS));
+  }
+
+  /** The tenant a job's data names: read only to record an operator's cancel. */
+  private async ownerOf(queue: Queue<JobData>, id: string): Promise<string> {
+    const data = await this.redis.hget(queue.toKey(id), 'data');
+    return data ? (JSON.parse(data) as JobData).tenant : '';
+  }
+}
+
+/** A stored result as BullMQ's own reader parses it: JSON, or the raw text when it is not. */
+function parseResult(text: string | null): unknown {
+  if (text === null) return null;
+  try {
+    return JSON.parse(text) ?? null;
+  } catch {
+    return text;
   }
 }

@@ -1,5 +1,5 @@
-import { isFinal, type JobState, type JobView } from '@offload/contract';
-import type { Job } from 'bullmq';
+import { isFinal, type JobState, type JobSummary, type JobView } from '@offload/contract';
+import { Job } from 'bullmq';
 import { decodeFailure } from './failure.ts';
 
 /** What a job carries in Redis besides BullMQ's own fields. */
@@ -48,24 +48,104 @@ function percentOf(progress: unknown): number {
   return Number.isFinite(value) ? Math.min(100, Math.max(0, value)) : 0;
 }
 
-export function toJobView(job: Job<JobData>, state: JobState): JobView {
+/**
+ * What a view is made of, from a BullMQ Job or from a few fields of its hash
+ * (readJobSummary): never the input, never the result.
+ */
+export interface JobRecord {
+  id: string;
+  /** The job's BullMQ name, which is its task's. */
+  task: string;
+  /** ms since epoch */
+  timestamp: number;
+  processedOn?: number | undefined;
+  finishedOn?: number | undefined;
+  progress: unknown;
+  attemptsMade: number;
+  attemptsStarted: number;
+  maxAttempts: number;
+  failedReason?: string | undefined;
+}
+
+export function recordOf(job: Job<JobData>): JobRecord {
+  return {
+    id: job.id as string,
+    task: job.name,
+    timestamp: job.timestamp,
+    processedOn: job.processedOn,
+    finishedOn: job.finishedOn,
+    progress: job.progress,
+    attemptsMade: job.attemptsMade,
+    attemptsStarted: job.attemptsStarted,
+    maxAttempts: job.opts.attempts ?? 1,
+    failedReason: job.failedReason,
+  };
+}
+
+/** The hash fields readJobSummary asks for, in the order of JobRecord's parse below. */
+export const SUMMARY_FIELDS = [
+  'name',
+  'opts',
+  'timestamp',
+  'processedOn',
+  'finishedOn',
+  'progress',
+  'attemptsMade',
+  'atm',
+  'ats',
+  'failedReason',
+] as const;
+
+/** A JobRecord from the SUMMARY_FIELDS of a job's hash (HMGET order); null when the hash is gone. */
+export function recordFromFields(id: string, fields: (string | null)[]): JobRecord | null {
+  const [name, opts, timestamp, processedOn, finishedOn, progress, made, atm, ats, failedReason] =
+    fields;
+  if (name === null || name === undefined || !timestamp) return null;
+  const int = (text: string | null | undefined) => (text ? Number.parseInt(text, 10) : undefined);
+  return {
+    id,
+    task: name,
+    timestamp: Number(timestamp),
+    processedOn: int(processedOn),
+    finishedOn: int(finishedOn),
+    progress: progress ? JSON.parse(progress) : 0,
+    attemptsMade: int(made ?? atm) ?? 0,
+    attemptsStarted: int(ats) ?? 0,
+    maxAttempts: Job.optsFromJSON(opts ?? undefined).attempts ?? 1,
+    failedReason: failedReason ?? undefined,
+  };
+}
+
+export function toJobSummary(job: JobRecord, state: JobState): JobSummary {
   const running = state === 'running';
   const finished = isFinal(state);
   return {
-    id: job.id as string,
-    task: job.data.task,
+    id: job.id,
+    task: job.task,
     state,
     progress: state === 'completed' ? 100 : percentOf(job.progress),
     // Attempts started (BullMQ's attemptsStarted): a run cut short by a lost worker counts too,
     // although only failures use up `max` (a lost worker's job runs again up to twice more).
     attempts: {
       made: Math.max(job.attemptsStarted, job.attemptsMade + (running ? 1 : 0)),
-      max: job.opts.attempts ?? 1,
+      max: job.maxAttempts,
     },
-    result: state === 'completed' ? (job.returnvalue ?? null) : null,
     error: state === 'failed' || state === 'canceled' ? decodeFailure(job.failedReason) : null,
     createdAt: new Date(job.timestamp).toISOString(),
     startedAt: running || finished ? iso(job.processedOn) : null,
     finishedAt: finished ? iso(job.finishedOn) : null,
   };
+}
+
+/** The view of a summary: `result` in its place, after `attempts`, as the wire shows it. */
+export function withResult(summary: JobSummary, result: unknown): JobView {
+  const { id, task, state, progress, attempts, ...rest } = summary;
+  return { id, task, state, progress, attempts, result, ...rest };
+}
+
+export function toJobView(job: Job<JobData>, state: JobState): JobView {
+  return withResult(
+    toJobSummary(recordOf(job), state),
+    state === 'completed' ? (job.returnvalue ?? null) : null,
+  );
 }

@@ -1,4 +1,4 @@
-import { isFinal, type JobPage, type JobState, type JobView } from '@offload/contract';
+import { isFinal, type JobPage, type JobState, type JobSummary } from '@offload/contract';
 import type { Redis } from 'ioredis';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
@@ -63,8 +63,8 @@ export interface TenantJobsOptions {
    * canceled ones); entries of completed jobs removed earlier are skipped on reading.
    */
   indexRetentionMs: number;
-  /** The job's view in this tenant, or null when it is gone (removed past retention). */
-  viewOf(id: string, tenant: string): Promise<JobView | null>;
+  /** The job's summary in this tenant (never its result), or null when it is gone (removed past retention). */
+  summaryOf(id: string, tenant: string): Promise<JobSummary | null>;
 }
 
 export interface ListQuery {
@@ -116,12 +116,12 @@ export class TenantJobs {
    */
   async list(tenant: string, query: ListQuery): Promise<JobPage> {
     let after = query.cursor === undefined ? null : decodeCursor(query.cursor);
-    const jobs: JobView[] = [];
+    const jobs: JobSummary[] = [];
     let scanned = 0;
     for (;;) {
       const batch = await this.entriesAfter(tenant, after, query.limit);
       if (batch.length === 0) return { jobs, nextCursor: null };
-      const views = await Promise.all(batch.map((e) => this.options.viewOf(e.id, tenant)));
+      const views = await Promise.all(batch.map((e) => this.options.summaryOf(e.id, tenant)));
       for (const [i, entry] of batch.entries()) {
         scanned++;
         after = entry;
@@ -161,7 +161,7 @@ export class TenantJobs {
     const done: string[] = [];
     await Promise.all(
       pairs(entries).map(async ({ id, createdAt }) => {
-        const view = await this.options.viewOf(id, tenant);
+        const view = await this.options.summaryOf(id, tenant);
         if (view ? isFinal(view.state) : createdAt < now - SUBMIT_GRACE_MS) done.push(id);
       }),
     );

@@ -1,4 +1,4 @@
-import type { JobState, JobView } from '@offload/contract';
+import type { JobState, JobSummary } from '@offload/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedisUrl } from '../../../tests/support/redis-url.ts';
@@ -12,10 +12,10 @@ afterAll(() => redis.disconnect());
 
 /** Jobs as the index's reader sees them; `state` decides what the quota counts. */
 function jobsOf(states: Map<string, JobState>) {
-  return (id: string): Promise<JobView | null> => {
+  return (id: string): Promise<JobSummary | null> => {
     const state = states.get(id);
     return Promise.resolve(
-      state ? ({ id, task: 'cpu.burn', state, progress: 0 } as JobView) : null,
+      state ? ({ id, task: 'cpu.burn', state, progress: 0 } as JobSummary) : null,
     );
   };
 }
@@ -26,7 +26,7 @@ describe('the per-tenant job index', () => {
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 0,
       indexRetentionMs: DEFAULT_RETENTION.failedMs,
-      viewOf: jobsOf(states),
+      summaryOf: jobsOf(states),
     });
     const now = Date.now();
     for (let i = 0; i < 30; i++) {
@@ -57,7 +57,7 @@ describe('the per-tenant job index', () => {
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 0,
       indexRetentionMs: DEFAULT_RETENTION.failedMs,
-      viewOf: jobsOf(states),
+      summaryOf: jobsOf(states),
     });
     const now = Date.now();
     await index.reserve('t', 'old', now - DEFAULT_RETENTION.failedMs - 1000);
@@ -71,7 +71,7 @@ describe('the per-tenant job index', () => {
     const index = new TenantJobs(redis, keys, {
       maxOpenJobs: 2,
       indexRetentionMs: DEFAULT_RETENTION.failedMs,
-      viewOf: jobsOf(states),
+      summaryOf: jobsOf(states),
     });
     for (const id of ['a', 'b']) {
       states.set(id, 'running');

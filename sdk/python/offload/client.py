@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 import urllib.error
@@ -15,6 +16,8 @@ __all__ = ["Client", "OfflineError", "ProblemError"]
 #: Longest single long-poll the API holds, s.
 MAX_WAIT_S = 60.0
 FINAL_STATES = frozenset({"completed", "failed", "canceled"})
+#: Reconnects in a row that deliver no event before `events` gives up.
+MAX_RECONNECTS = 5
 #: Job options as Python spells them, and as the API does.
 _OPTIONS = {"priority": "priority", "delay_ms": "delayMs", "attempts": "attempts", "timeout_ms": "timeoutMs"}
 
@@ -87,7 +90,28 @@ class Client:
         return self._json("GET", "/v1/tasks")["tasks"]
 
     def events(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The job's events as `(type, job view)`: `state`, `progress`, then a final one, where it ends."""
+        """The job's events as `(type, job view)`: `state`, `progress`, then a final one, where it ends.
+
+        A stream the server ends before the final event (it limits how long one lasts) or that
+        drops is opened again; it starts again with a `state` snapshot.
+        """
+        fruitless = 0
+        while True:
+            delivered = False
+            try:
+                for kind, view in self._event_stream(job_id):
+                    delivered = True
+                    yield kind, view
+                    if kind in FINAL_STATES:
+                        return
+            except (OSError, http.client.HTTPException):
+                pass  # The connection broke mid-stream: open it again below.
+            fruitless = 0 if delivered else fruitless + 1
+            if fruitless > MAX_RECONNECTS:
+                raise OfflineError(f"The event stream of job {job_id} kept dropping")
+
+    def _event_stream(self, job_id: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """One connection's events, until the server ends it."""
         with self._open("GET", f"/v1/jobs/{_quote(job_id)}/events", headers={"accept": "text/event-stream"}, hold=None) as res:
             kind, data = "message", []
             for raw in res:
@@ -98,8 +122,6 @@ class Client:
                     data.append(line[5:].lstrip())
                 elif line == "" and data:
                     yield kind, json.loads("\n".join(data))
-                    if kind in FINAL_STATES:
-                        return
                     kind, data = "message", []
 
     def _json(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, hold: float = 0.0) -> Any:

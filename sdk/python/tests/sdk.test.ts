@@ -18,11 +18,13 @@ import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
 const SDK = fileURLToPath(new URL('..', import.meta.url));
 const redisUrl = testRedisUrl();
 const prefix = testPrefix();
+/** Every event stream of the test API ends after this long, s: the client must reopen it. */
+const STREAM_MAX_S = 1;
 let api: TestApi;
 let worker: RunningProcess;
 
 beforeAll(async () => {
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redisUrl, prefix, streams: { maxLifetimeMs: STREAM_MAX_S * 1000 } });
   worker = await startWorkerProcess({ redisUrl, prefix, tasks: PYTHON_TEST_TASKS, concurrency: 2 });
 });
 afterAll(async () => {
@@ -36,7 +38,11 @@ it('python3 -m unittest passes, every test run and none skipped', async () => {
     ['-m', 'unittest', 'discover', '-v', '-s', 'tests', '-t', '.'],
     {
       cwd: SDK,
-      env: { ...process.env, OFFLOAD_TEST_URL: api.url },
+      env: {
+        ...process.env,
+        OFFLOAD_TEST_URL: api.url,
+        OFFLOAD_TEST_STREAM_MAX_S: String(STREAM_MAX_S),
+      },
     },
   );
   let output = '';

@@ -68,6 +68,17 @@ class ClientTest(unittest.TestCase):
         self.assertEqual(events[-1][0], "completed")
         self.assertEqual(events[-1][1]["result"], {"value": "streamed"})
 
+    def test_events_reopen_a_stream_the_server_ends_and_still_end_with_the_final_one(self) -> None:
+        # The test API ends every stream after OFFLOAD_TEST_STREAM_MAX_S seconds.
+        lifetime_s = float(os.environ.get("OFFLOAD_TEST_STREAM_MAX_S", "1"))
+        job = self.offload.submit("py.sleep", {"ms": int(lifetime_s * 2500)})
+        events = list(self.offload.events(job["id"]))
+        self.assertEqual(events[-1][0], "completed")
+        self.assertIn("finishedAt", events[-1][1]["result"])
+        # One `state` event when the job starts running; each reopened stream starts with one more.
+        running = [view for kind, view in events if kind == "state" and view["state"] == "running"]
+        self.assertGreaterEqual(len(running), 2, events)
+
     def test_tasks_lists_the_catalog(self) -> None:
         names = [t["name"] for t in self.offload.tasks()]
         self.assertIn("py.echo", names)
