@@ -8,6 +8,8 @@ import { testRedisUrl } from '../support/redis-url.ts';
 export interface ApiProcess {
   url: string;
   port: number;
+  /** Its OFFLOAD_PREFIX. */
+  prefix: string;
   process: RunningProcess;
   /** Every JSON log line it printed so far. */
   logLines(): { level: number; msg: string }[];
@@ -16,12 +18,13 @@ export interface ApiProcess {
 
 /**
  * The API as deployed: `apps/api/src/index.ts` in its own process, with the
- * built-in tasks in its catalog and `env` on top of a fresh prefix.
+ * built-in tasks in its catalog and `env` on top of a fresh prefix (or the
+ * REDIS_URL and OFFLOAD_PREFIX `env` names).
  */
 export async function startApiProcess(env: Record<string, string> = {}): Promise<ApiProcess> {
   const port = await freePort();
-  const redisUrl = testRedisUrl();
-  const prefix = testPrefix();
+  const redisUrl = env.REDIS_URL ?? testRedisUrl();
+  const prefix = env.OFFLOAD_PREFIX ?? testPrefix();
   await publishTasks(redisUrl, prefix, registry);
   const api = startNodeProcess('apps/api/src/index.ts', {
     REDIS_URL: redisUrl,
@@ -34,6 +37,7 @@ export async function startApiProcess(env: Record<string, string> = {}): Promise
   return {
     url: `http://127.0.0.1:${port}`,
     port,
+    prefix,
     process: api,
     logLines: () =>
       api

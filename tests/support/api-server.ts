@@ -57,6 +57,14 @@ export async function startApi(options: {
   maxJsonDepth?: number;
   /** Default: no quota. */
   maxOpenJobsPerTenant?: number;
+  /** Default: no storage quota. */
+  maxStoredBytesPerTenant?: number;
+  /** Default: 64 KiB, API_MAX_INPUT_BYTES' default. */
+  maxInputBytes?: number;
+  /** Default: 64 KiB. */
+  maxBodyBytes?: number;
+  /** Default: a silent logger. */
+  logger?: AppDeps['logger'];
   retention?: Retention;
   /** Default: API_MAX_STREAMS_PER_TENANT, API_MAX_STREAMS and API_STREAM_MAX_S's defaults. */
   streams?: Partial<AppDeps['streams']>;
@@ -66,6 +74,7 @@ export async function startApi(options: {
     redisUrl: options.redisUrl,
     prefix: options.prefix,
     maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
+    maxStoredBytesPerTenant: options.maxStoredBytesPerTenant ?? 0,
     ...(options.retention && { retention: options.retention }),
   });
   const catalog = new TaskCatalog(jobs, pino({ level: 'silent' })).start();
@@ -74,8 +83,9 @@ export async function startApi(options: {
   const app = createApp({
     jobs,
     catalog,
-    logger: pino({ level: 'silent' }),
-    maxBodyBytes: 64 * 1024,
+    logger: options.logger ?? pino({ level: 'silent' }),
+    maxBodyBytes: options.maxBodyBytes ?? 64 * 1024,
+    maxInputBytes: options.maxInputBytes ?? 64 * 1024,
     apiKeys: options.apiKeys ?? null,
     maxJsonDepth: options.maxJsonDepth ?? 32,
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },

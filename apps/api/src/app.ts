@@ -4,11 +4,13 @@ import { ApiError, problemResponse } from '@offload/problem';
 import {
   IdempotencyConflictError,
   InvalidCursorError,
+  isRedisOutOfMemory,
   isRedisUnavailable,
   type JobQueues,
   QueueQuotaExceededError,
   type RateLimit,
   RedisMisconfiguredError,
+  StorageQuotaExceededError,
 } from '@offload/queue';
 import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
@@ -48,6 +50,8 @@ export interface AppDeps {
   apiKeys: readonly ApiKey[] | null;
   /** Largest request body accepted, bytes. */
   maxBodyBytes: number;
+  /** Largest job input, bytes of its JSON, for tasks that declare no `maxInputBytes` of their own. */
+  maxInputBytes: number;
   /** Deepest nesting of objects and arrays in a request body. */
   maxJsonDepth: number;
   /** Requests per API key per window (limit 0: none). */
@@ -63,6 +67,8 @@ type Env = { Variables: { caller: Caller; requestId: string } };
 
 /** Seconds a client over its job quota should wait before trying again: jobs take seconds to finish. */
 const QUOTA_RETRY_AFTER_S = 5;
+/** Seconds a client over its storage quota should wait: bytes are released as retention windows end. */
+const STORAGE_RETRY_AFTER_S = 60;
 /** Jobs per page of GET /v1/jobs when `limit` is not given. */
 const DEFAULT_PAGE_SIZE = 20;
 
@@ -97,7 +103,7 @@ export function createApp(deps: AppDeps) {
     .openapi(metricsRoute, (c) => metrics.scrape(c))
     .openapi(readyRoute, async (c) => {
       try {
-        const { workers, redisProblem } = await jobs.readiness();
+        const { workers, redisProblem, outOfMemory } = await jobs.readiness();
         // An evicting Redis could drop accepted jobs: not ready, and submits are refused.
         if (redisProblem) {
           return c.json(
@@ -105,6 +111,18 @@ export function createApp(deps: AppDeps) {
               status: 'misconfigured' as const,
               redis: 'unsafe' as const,
               problem: redisProblem,
+              workers,
+            },
+            503,
+          );
+        }
+        // A full Redis refuses every submit: not ready, so a balancer or an operator knows.
+        if (outOfMemory) {
+          return c.json(
+            {
+              status: 'out_of_memory' as const,
+              redis: 'full' as const,
+              problem: outOfMemory,
               workers,
             },
             503,
@@ -127,13 +145,14 @@ export function createApp(deps: AppDeps) {
       },
       async (c) => {
         const body = c.req.valid('json');
-        const task = await taskFor(catalog, body);
+        const { task, inputBytes } = await taskFor(catalog, body, deps.maxInputBytes);
         const { info } = task;
         const options = body.options ?? {};
         const request = {
           task: info.name,
           queue: info.queue,
           input: body.input,
+          inputBytes,
           tenant: c.get('caller').tenant,
           timeoutMs: options.timeoutMs ?? info.defaults.timeoutMs,
           attempts: options.attempts ?? info.defaults.attempts,
@@ -228,6 +247,15 @@ export function createApp(deps: AppDeps) {
     if (err instanceof RedisMisconfiguredError) {
       return problemResponse(c, new ApiError('redis_misconfigured', err.message));
     }
+    if (isRedisOutOfMemory(err)) {
+      return problemResponse(
+        c,
+        new ApiError(
+          'redis_out_of_memory',
+          'Redis is out of memory and accepts no new jobs; try again once jobs have finished and expired',
+        ),
+      );
+    }
     if (isRedisUnavailable(err)) {
       return problemResponse(
         c,
@@ -253,6 +281,14 @@ async function submitOrQuota<T>(submit: () => Promise<T>): Promise<T> {
         `Your tenant already has ${err.limit} unfinished jobs; wait for some to finish`,
         undefined,
         { 'retry-after': String(QUOTA_RETRY_AFTER_S) },
+      );
+    }
+    if (err instanceof StorageQuotaExceededError) {
+      throw new ApiError(
+        'storage_quota_exceeded',
+        `${err.message}; they are released as jobs finish and their retention ends`,
+        undefined,
+        { 'retry-after': String(STORAGE_RETRY_AFTER_S) },
       );
     }
     if (err instanceof IdempotencyConflictError) {
@@ -285,15 +321,29 @@ async function unknownTask(catalog: TaskCatalog, name: string): Promise<ApiError
   ]);
 }
 
-/** The task of a well-formed request whose input fits its published schema. */
-async function taskFor(catalog: TaskCatalog, body: JobRequest): Promise<CatalogTask> {
+/** The task of a well-formed request whose input fits its size bound and its published schema. */
+async function taskFor(
+  catalog: TaskCatalog,
+  body: JobRequest,
+  defaultMaxInputBytes: number,
+): Promise<{ task: CatalogTask; inputBytes: number }> {
   const task = await catalog.find(body.task);
   if (!task) throw await unknownTask(catalog, body.task);
+  // Bounded by the body limit, so measuring costs at most one stringify of API_MAX_BODY_BYTES.
+  const maxInputBytes = task.info.maxInputBytes ?? defaultMaxInputBytes;
+  const inputBytes = Buffer.byteLength(JSON.stringify(body.input));
+  if (inputBytes > maxInputBytes) {
+    throw new ApiError(
+      'input_too_large',
+      `The input is ${inputBytes} bytes of JSON; task ${body.task} accepts at most ${maxInputBytes}`,
+      [{ path: 'input', message: `larger than ${maxInputBytes} bytes` }],
+    );
+  }
   const errors = task.check(body.input);
   if (errors.length > 0) {
     throw new ApiError('validation_failed', `The input does not fit task ${body.task}`, errors);
   }
-  return task;
+  return { task, inputBytes };
 }
 
 /**

@@ -45,6 +45,17 @@ const schema = z
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),
     /** Largest request body accepted, bytes; larger answers 413. */
     API_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+    /**
+     * Largest job input, bytes of its JSON, for a task that declares no `maxInputBytes`;
+     * larger answers 413 input_too_large. Bounds what one queued job holds in Redis.
+     */
+    API_MAX_INPUT_BYTES: z.coerce.number().int().min(1).default(65_536),
+    /**
+     * Most bytes of job inputs and results one tenant may hold in Redis at once (its jobs
+     * until their retention ends); past it submits answer 429 storage_quota_exceeded and
+     * results that would not fit fail with result_too_large. 0: no limit.
+     */
+    API_MAX_STORED_BYTES_PER_TENANT: z.coerce.number().int().min(0).default(268_435_456),
     /** Deepest nesting of objects and arrays in a request body; deeper answers 400 json_too_deep. */
     API_MAX_JSON_DEPTH: z.coerce.number().int().min(2).max(1000).default(32),
     /** `tenant:key,…`. Unset: open development mode (tenant `dev`), refused in production. */

@@ -11,6 +11,7 @@ const jobs = JobQueues.create({
   redisUrl: env.REDIS_URL,
   prefix: env.OFFLOAD_PREFIX,
   maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
+  maxStoredBytesPerTenant: env.API_MAX_STORED_BYTES_PER_TENANT,
   retention: retentionFrom(env),
   onRedisProblem: (problem) =>
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
@@ -22,6 +23,7 @@ const app = createApp({
   logger,
   apiKeys: env.API_KEYS ?? null,
   maxBodyBytes: env.API_MAX_BODY_BYTES,
+  maxInputBytes: env.API_MAX_INPUT_BYTES,
   maxJsonDepth: env.API_MAX_JSON_DEPTH,
   rateLimit: { limit: env.API_RATE_LIMIT, windowMs: env.API_RATE_WINDOW_MS },
   streams: {

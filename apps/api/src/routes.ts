@@ -59,8 +59,8 @@ export const healthRoute = createRoute({
 });
 
 const readiness = z.object({
-  status: z.enum(['ready', 'unavailable', 'misconfigured']),
-  redis: z.enum(['up', 'down', 'unsafe']),
+  status: z.enum(['ready', 'unavailable', 'misconfigured', 'out_of_memory']),
+  redis: z.enum(['up', 'down', 'unsafe', 'full']),
   problem: z.string().optional(),
   workers: z.number().int().nullable(),
 });
@@ -73,7 +73,7 @@ export const readyRoute = createRoute({
   summary: 'Readiness: 200 while Redis answers and is safe for jobs; the body counts live workers',
   responses: {
     200: json(readiness, 'Ready'),
-    503: json(readiness, 'Redis unreachable or unsafe for jobs'),
+    503: json(readiness, 'Redis unreachable, unsafe for jobs, or out of memory'),
     ...openProblems,
   },
 });
@@ -146,10 +146,13 @@ export const submitJobRoute = createRoute({
       'request_aborted',
       'idempotency_conflict',
       'payload_too_large',
+      'input_too_large',
       'unsupported_media_type',
       'validation_failed',
       'unknown_task',
       'queue_quota_exceeded',
+      'storage_quota_exceeded',
+      'redis_out_of_memory',
       ...v1Problems,
     ),
   },

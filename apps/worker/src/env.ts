@@ -44,6 +44,16 @@ const schema = z.object({
    * and only its executor is affected, never the worker process.
    */
   WORKER_EXECUTOR_MEMORY_MB: z.coerce.number().int().min(16).default(2048),
+  /**
+   * Largest result a job may return, bytes of its JSON (16 MiB); a larger one fails the
+   * job with `result_too_large`, not retried. A 4096 × 4096 image.mandelbrot (18–47 MB
+   * of base64) is over it: raise this, or render smaller images.
+   */
+  WORKER_MAX_RESULT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
   /** Port of this process' GET /metrics; unset: the first free port from 9464, so the nth worker on a machine usually has 9464 + n - 1. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Interface /metrics listens on; 0.0.0.0 lets a Prometheus on another machine or container scrape it. */

@@ -13,6 +13,17 @@ export interface ExecutorPoolOptions {
   backends: readonly ExecutorBackend[];
   /** How long a task gets to honour its abort before its executor is killed, ms. */
   abortGraceMs?: number;
+  /**
+   * Largest result, bytes of its JSON (WORKER_MAX_RESULT_BYTES); a larger one
+   * fails its job with `result_too_large`, final. Unset: no bound.
+   */
+  maxResultBytes?: number;
+}
+
+/** A task's result and the size of its JSON, bytes, as its executor measured it. */
+export interface ExecutionResult {
+  result: unknown;
+  bytes: number;
 }
 
 export interface Execution {
@@ -27,7 +38,7 @@ export interface Execution {
 
 interface Pending {
   execution: Execution;
-  resolve: (result: unknown) => void;
+  resolve: (result: ExecutionResult) => void;
   reject: (err: ExecutionError) => void;
 }
 
@@ -90,7 +101,12 @@ export class ExecutorPool {
   }
 
   /** Runs the execution on the next free executor of its task's kind; rejects with ExecutionError. */
-  run(execution: Execution): Promise<unknown> {
+  async run(execution: Execution): Promise<unknown> {
+    return (await this.execute(execution)).result;
+  }
+
+  /** `run`, answering the size of the result's JSON too. */
+  execute(execution: Execution): Promise<ExecutionResult> {
     if (this.closed)
       return Promise.reject(new ExecutionError('shutdown', 'Executor pool is closed'));
     if (!this.options.backends.some((backend) => backend.tasks.has(execution.task))) {
@@ -194,7 +210,17 @@ export class ExecutorPool {
     if (message.type === 'progress') executor.current?.execution.onProgress?.(message.value);
     else if (message.type === 'log') executor.current?.execution.onLog?.(message.line);
     else if (message.type === 'done') {
-      this.settle(executor, null, message.result);
+      const max = this.options.maxResultBytes;
+      if (max !== undefined && message.bytes > max) {
+        this.settle(
+          executor,
+          new ExecutionError(
+            'result_too_large',
+            `The result is ${message.bytes} bytes of JSON; results are limited to ${max} (WORKER_MAX_RESULT_BYTES)`,
+            true,
+          ),
+        );
+      } else this.settle(executor, null, { result: message.result, bytes: message.bytes });
       this.release(executor);
     } else if (message.type === 'failed') {
       const code = message.code ?? 'task_error';
@@ -257,13 +283,13 @@ export class ExecutorPool {
   }
 
   /** Settles the executor's current job once: with `err`, or with `result` when err is null. */
-  private settle(executor: Executor, err: ExecutionError | null, result?: unknown): void {
+  private settle(executor: Executor, err: ExecutionError | null, result?: ExecutionResult): void {
     const current = executor.current;
     if (!current) return;
     executor.current = null;
     clearTimeout(current.timer);
     if (err) current.reject(err);
-    else current.resolve(result);
+    else current.resolve(result as ExecutionResult);
   }
 }
 

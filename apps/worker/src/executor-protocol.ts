@@ -12,6 +12,7 @@ export type ExecutionErrorCode =
   | 'task_error'
   | 'invalid_input'
   | 'invalid_output'
+  | 'result_too_large'
   | 'out_of_memory';
 
 export class ExecutionError extends Error {
@@ -42,7 +43,8 @@ export type FromExecutor =
   | { type: 'ready' }
   | { type: 'progress'; value: number | object }
   | { type: 'log'; line: string }
-  | { type: 'done'; result: unknown }
+  /** `bytes`: the size of the result's JSON (UTF-8), measured by the executor, off the main thread. */
+  | { type: 'done'; result: unknown; bytes: number }
   /** `final`: no retry can help (unknown task, invalid input or output). */
   | {
       type: 'failed';

@@ -62,7 +62,12 @@ async function run(jobId: string, taskName: string, rawInput: unknown): Promise<
         final: true,
       };
     }
-    return { type: 'done', result: output.data };
+    // Measured here, in the executor's thread: the worker's main thread only compares.
+    return {
+      type: 'done',
+      result: output.data,
+      bytes: Buffer.byteLength(JSON.stringify(output.data) ?? 'null'),
+    };
   } catch (err) {
     return { type: 'failed', message: describe(err), final: false };
   } finally {

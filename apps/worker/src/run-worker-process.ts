@@ -72,7 +72,11 @@ export async function runWorkerProcess(): Promise<void> {
   if (tasks.python.tasks.length > 0) {
     backends.push(pythonBackend({ ...python, ...tasks.python }));
   }
-  const pool = await ExecutorPool.start({ size: env.WORKER_CONCURRENCY, backends });
+  const pool = await ExecutorPool.start({
+    size: env.WORKER_CONCURRENCY,
+    backends,
+    maxResultBytes: env.WORKER_MAX_RESULT_BYTES,
+  });
   const metrics = createWorkerMetrics({ executors: pool.size });
   const worker = await createWorker({
     redis,

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { registerHooks } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { CatalogEntry } from '@offload/contract';
+import { CatalogEntry } from '@offload/contract';
 import { createSchemaValidator } from '@offload/contract/json-schema';
 import {
   catalogEntryOf,
@@ -91,6 +91,7 @@ const taskShape = z.object({
       delay: z.number().int().min(0),
     }),
   }),
+  maxInputBytes: CatalogEntry.shape.maxInputBytes,
 });
 /** A TypeScript task: zod schemas and a function. */
 const definitionShape = taskShape.extend({

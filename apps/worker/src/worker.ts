@@ -158,7 +158,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
           throw new ExecutionError('canceled', 'Canceled before it started', true);
         }
         log.debug('job started');
-        const result = await pool.run({
+        const result = await pool.execute({
           jobId: job.id,
           task: job.task,
           input: job.input,

@@ -13,10 +13,12 @@ const threads = (
   memoryLimitMb?: number,
   modules = taskModules,
   abortGraceMs?: number,
+  maxResultBytes?: number,
 ) =>
   ExecutorPool.start({
     size,
     ...(abortGraceMs && { abortGraceMs }),
+    ...(maxResultBytes !== undefined && { maxResultBytes }),
     backends: [
       threadBackend({
         tasks,
@@ -34,6 +36,19 @@ afterEach(async () => {
 });
 
 describe('ExecutorPool', () => {
+  it('measures each result in its executor, and fails one over the bound with result_too_large, final', async () => {
+    pool = await threads(1, undefined, taskModules, undefined, 20);
+    const small = await pool.execute(job('test.echo', { value: 'é' }));
+    // Bytes of UTF-8, not characters.
+    expect(small).toEqual({ result: { value: 'é' }, bytes: 14 });
+    const err = await failureOf(pool.run(job('test.echo', { value: 'a value past twenty bytes' })));
+    expect(err.code).toBe('result_too_large');
+    expect(err.final).toBe(true);
+    expect(err.message).toMatch(/is 3[78] bytes of JSON; results are limited to 20/);
+    // The executor stays warm for the next job.
+    await expect(pool.run(job('test.echo', { value: 'ok' }))).resolves.toEqual({ value: 'ok' });
+  });
+
   it('runs a task off the calling thread and passes on its progress and log', async () => {
     pool = await threads(1);
     const progress: unknown[] = [];

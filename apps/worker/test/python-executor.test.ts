@@ -40,9 +40,10 @@ afterEach(async () => {
   pool = undefined;
 });
 
-const start = (size = 1, memoryLimitMb?: number) =>
+const start = (size = 1, memoryLimitMb?: number, maxResultBytes?: number) =>
   ExecutorPool.start({
     size,
+    ...(maxResultBytes !== undefined && { maxResultBytes }),
     backends: [
       pythonBackend({
         files: [PYTHON_TEST_TASKS],
@@ -55,6 +56,16 @@ const start = (size = 1, memoryLimitMb?: number) =>
   });
 
 describe('Python executors', () => {
+  it('report the size of each result, and a result over the bound fails its job with result_too_large, final', async () => {
+    pool = await start(1, undefined, 20);
+    const small = await pool.execute(job('py.echo', { value: 'hi' }));
+    expect(small).toEqual({ result: { value: 'hi' }, bytes: 15 });
+    const err = await failureOf(pool.run(job('py.echo', { value: 'a value past twenty bytes' })));
+    expect(err.code).toBe('result_too_large');
+    expect(err.final).toBe(true);
+    expect(err.message).toMatch(/is 3[78] bytes of JSON; results are limited to 20/);
+  });
+
   it('run a task and pass on its progress and log; the process is reused across jobs', async () => {
     pool = await start();
     const progress: unknown[] = [];

@@ -30,6 +30,7 @@ export const JOB_ERROR_CODES = [
   'canceled',
   'invalid_input',
   'invalid_output',
+  'result_too_large',
 ] as const;
 export const JobErrorCode = z.enum(JOB_ERROR_CODES);
 export type JobErrorCode = z.infer<typeof JobErrorCode>;
@@ -76,17 +77,15 @@ export const JobPage = z
   .meta({ id: 'JobPage', description: 'A page of jobs, newest first' });
 export type JobPage = z.infer<typeof JobPage>;
 
+/** Longest delay a job may ask for, ms (30 days); its tenant's index keeps it until it has run. */
+export const MAX_DELAY_MS = 30 * 24 * 3600 * 1000;
+
 /** Per-job overrides of a task's defaults. */
 export const JobOptions = z.strictObject({
   /** 1 is the highest; jobs without a priority run before every prioritized one. */
   priority: z.number().int().min(1).max(2_097_152).optional(),
-  /** Run no sooner than this many ms from now (at most 30 days). */
-  delayMs: z
-    .number()
-    .int()
-    .min(0)
-    .max(30 * 24 * 3600 * 1000)
-    .optional(),
+  /** Run no sooner than this many ms from now (at most MAX_DELAY_MS). */
+  delayMs: z.number().int().min(0).max(MAX_DELAY_MS).optional(),
   /** Attempts in all, the first included. */
   attempts: z.number().int().min(1).max(25).optional(),
   /** Hard time limit of one attempt, ms (100 ms … 24 h). */
@@ -128,6 +127,11 @@ export const CatalogEntry = z.object({
   /** JSON Schema of the output. */
   output: jsonSchema,
   defaults: TaskDefaults,
+  /**
+   * Largest input a job of this task may carry, bytes of its JSON; unset: the
+   * API's API_MAX_INPUT_BYTES. Larger answers 413 `input_too_large`.
+   */
+  maxInputBytes: z.number().int().min(1).optional(),
   fingerprint: z.string().regex(/^[0-9a-f]{16}$/),
 });
 export type CatalogEntry = z.infer<typeof CatalogEntry>;
@@ -180,15 +184,18 @@ export const ERROR_STATUS = {
   job_finished: 409,
   idempotency_conflict: 409,
   payload_too_large: 413,
+  input_too_large: 413,
   unsupported_media_type: 415,
   validation_failed: 422,
   unknown_task: 422,
   rate_limited: 429,
   queue_quota_exceeded: 429,
   too_many_streams: 429,
+  storage_quota_exceeded: 429,
   internal: 500,
   redis_unavailable: 503,
   redis_misconfigured: 503,
+  redis_out_of_memory: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 

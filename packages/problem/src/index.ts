@@ -14,15 +14,18 @@ const TITLES: Record<ErrorCode, string> = {
   job_finished: 'Job already finished',
   idempotency_conflict: 'Idempotency-Key reused',
   payload_too_large: 'Request body too large',
+  input_too_large: 'Job input too large',
   unsupported_media_type: 'Unsupported media type',
   validation_failed: 'Validation failed',
   unknown_task: 'Unknown task',
   rate_limited: 'Too many requests',
   queue_quota_exceeded: 'Too many unfinished jobs',
   too_many_streams: 'Too many open streams',
+  storage_quota_exceeded: 'Tenant storage full',
   internal: 'Internal error',
   redis_unavailable: 'Queue backend unavailable',
   redis_misconfigured: 'Queue backend unsafe for jobs',
+  redis_out_of_memory: 'Queue backend out of memory',
 };
 
 /** The one error type handlers throw; rendered by `problemResponse`. */
@@ -56,5 +59,7 @@ export function problemResponse(c: Context, err: ApiError): Response {
   };
   // Redis usually returns within seconds; tell clients when to come back.
   if (err.code === 'redis_unavailable') headers['retry-after'] = '1';
+  // Memory frees as jobs finish and their retention ends: minutes, not seconds.
+  if (err.code === 'redis_out_of_memory') headers['retry-after'] = '30';
   return new Response(JSON.stringify(problem), { status, headers });
 }

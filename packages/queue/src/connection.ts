@@ -43,13 +43,30 @@ export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';
 }
 
+/**
+ * Raised in place of Redis' OOM error (maxmemory reached under `noeviction`):
+ * Redis answers but refuses to store more, so the API answers 503
+ * `redis_out_of_memory`, not `redis_unavailable`. Carries no part of the
+ * refused command: ioredis' errors name its arguments, which hold job data.
+ */
+export class RedisOutOfMemoryError extends Error {
+  override readonly name = 'RedisOutOfMemoryError';
+}
+
 const UNAVAILABLE =
-  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF|OOM command not allowed/;
+  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF/;
+/** Redis' answer to a write past maxmemory, also when a Lua script (BullMQ's) hits it. */
+const OUT_OF_MEMORY = /OOM command not allowed/;
 
 export function isRedisUnavailable(err: unknown): boolean {
   if (err instanceof RedisUnavailableError) return true;
   if (!(err instanceof Error)) return false;
   return err.name === 'MaxRetriesPerRequestError' || UNAVAILABLE.test(err.message);
+}
+
+export function isRedisOutOfMemory(err: unknown): boolean {
+  if (err instanceof RedisOutOfMemoryError) return true;
+  return err instanceof Error && OUT_OF_MEMORY.test(err.message);
 }
 
 /** Resolves when a connection being opened is ready; rejects as soon as that attempt fails. */
@@ -97,13 +114,20 @@ export async function guardRedis<T>(
     if (redis.status !== 'ready') await Promise.race([connected(redis), deadline]);
     return await Promise.race([operation(), deadline]);
   } catch (err) {
+    // New errors without the original as cause: ioredis' message and fields carry the command's arguments.
+    if (isRedisOutOfMemory(err) && !(err instanceof RedisOutOfMemoryError)) {
+      throw new RedisOutOfMemoryError('Redis is out of memory (maxmemory reached)');
+    }
     if (isRedisUnavailable(err) && !(err instanceof RedisUnavailableError)) {
-      throw new RedisUnavailableError(`Redis is unavailable: ${(err as Error).message}`, {
-        cause: err,
-      });
+      throw new RedisUnavailableError(`Redis is unavailable: ${firstLine((err as Error).message)}`);
     }
     throw err;
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The head of a Redis error message, before ioredis' ". [command args…]" detail or a script's trace. */
+function firstLine(message: string): string {
+  return message.split(/\n|\. \[|Command: /)[0] ?? message;
 }

@@ -8,7 +8,12 @@ export {
   taskInfos,
   versionKey,
 } from './catalog.ts';
-export { createRedis, isRedisUnavailable, type RedisRole } from './connection.ts';
+export {
+  createRedis,
+  isRedisOutOfMemory,
+  isRedisUnavailable,
+  type RedisRole,
+} from './connection.ts';
 export { parseEnv, retentionFrom, sharedEnvShape } from './env-shape.ts';
 export { JobFailure } from './failure.ts';
 export {
@@ -43,6 +48,7 @@ export { type OffloadKeys, offloadKeys } from './keys.ts';
 export { LOG_REDACT } from './log-redact.ts';
 export {
   HandBack,
+  type JobResult,
   type JobRunner,
   type QueueWorker,
   type RunningJob,
@@ -54,4 +60,5 @@ export {
   InvalidCursorError,
   type ListQuery,
   QueueQuotaExceededError,
+  StorageQuotaExceededError,
 } from './tenant-jobs.ts';

@@ -8,7 +8,7 @@ import {
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
-import { createRedis, guardRedis } from './connection.ts';
+import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
@@ -32,8 +32,8 @@ import {
 } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
-import { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
-import { forgetOpenJob, type ListQuery, TenantJobs } from './tenant-jobs.ts';
+import { memoryState, RedisMisconfiguredError } from './redis-config.ts';
+import { type ListQuery, settleJob, TenantJobs } from './tenant-jobs.ts';
 
 export interface JobQueuesConfig {
   redisUrl: string;
@@ -43,6 +43,11 @@ export interface JobQueuesConfig {
   queueNames?: readonly string[];
   /** Most unfinished jobs one tenant may have; more throw QueueQuotaExceededError. 0 or unset: no limit. */
   maxOpenJobsPerTenant?: number;
+  /**
+   * Most bytes of inputs and results one tenant's jobs may hold in Redis until
+   * their retention ends; more throw StorageQuotaExceededError. 0 or unset: no limit.
+   */
+  maxStoredBytesPerTenant?: number;
   /** How long finished jobs stay readable (JOB_RETENTION_*); default DEFAULT_RETENTION. */
   retention?: Retention;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
@@ -53,6 +58,8 @@ export interface SubmitRequest {
   task: string;
   queue: string;
   input: unknown;
+  /** Size of the input's JSON, bytes, when the caller measured it already; what the job holds in its tenant's storage quota. */
+  inputBytes?: number;
   tenant: string;
   /** Hard time limit of one attempt, ms. */
   timeoutMs: number;
@@ -72,6 +79,9 @@ export type CancelOutcome =
 
 /** How long past its retention a removed job's id still answers 410 rather than 404, ms (DESIGN.md §3). */
 const EXPIRED_IDS_REMEMBERED_MS = 30 * 24 * 60 * 60 * 1000;
+
+/** How long a write refused for memory keeps /readyz saying so while Redis stays nearly full, ms. */
+const OUT_OF_MEMORY_REMEMBERED_MS = 10_000;
 
 /** Longest close() waits for BullMQ to close gracefully, ms. */
 const CLOSE_WITHIN_MS = 2000;
@@ -93,6 +103,8 @@ export class JobQueues {
   private readonly tenantJobs: TenantJobs;
   /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
   private redisProblem: string | null = null;
+  /** When Redis last refused a submit for memory, ms since epoch. */
+  private refusedForMemoryAt = 0;
   private readonly retention: Retention;
   /** Loaded from Redis on first use; forgotten if that fails, so the next call tries again. */
   private jobIds: Promise<JobIds> | null = null;
@@ -111,7 +123,8 @@ export class JobQueues {
     this.useQueues(config.queueNames ?? []);
     this.tenantJobs = new TenantJobs(redis, this.keys, {
       maxOpenJobs: config.maxOpenJobsPerTenant ?? 0,
-      indexRetentionMs: this.retention.failedMs,
+      maxStoredBytes: config.maxStoredBytesPerTenant ?? 0,
+      failedRetentionMs: this.retention.failedMs,
       summaryOf: async (id, tenant) =>
         (await this.read(id, tenant, { result: false }))?.summary ?? null,
     });
@@ -157,7 +170,11 @@ export class JobQueues {
       ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
     const job = await guardRedis(this.redis, async () => {
-      await this.tenantJobs.reserve(request.tenant, jobId);
+      await this.tenantJobs.reserve(
+        request.tenant,
+        jobId,
+        request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
+      );
       try {
         return await queue.add(request.task, data, {
           jobId,
@@ -170,6 +187,9 @@ export class JobQueues {
         await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
         throw err;
       }
+    }).catch((err: unknown) => {
+      if (err instanceof RedisOutOfMemoryError) this.refusedForMemoryAt = Date.now();
+      throw err;
     });
     return toJobView(job, request.delayMs ? 'delayed' : 'queued');
   }
@@ -348,25 +368,34 @@ export class JobQueues {
       }
       // Record first, then publish: a worker that takes the job after this point sees the record.
       await this.redis.publish(this.keys.cancelChannel, id);
-      // A locked (running) job refuses removal; its worker handles it.
-      await found.queue?.remove(id).catch(() => {});
-      await forgetOpenJob(this.redis, this.keys, record.tenant, id);
+      // A locked (running) job refuses removal; its worker handles it, and its data stays held.
+      const removed = found.queue ? (await found.queue.remove(id).catch(() => 0)) === 1 : true;
+      await settleJob(this.redis, this.keys, record.tenant, id, {
+        resultBytes: 0,
+        until: Date.now() + this.retention.failedMs,
+        ...(removed && { heldBytes: Buffer.byteLength(JSON.stringify(record)) }),
+      });
       return { outcome: 'canceled', view: canceledView };
     });
   }
 
   /**
-   * How many workers are alive, and why Redis is unsafe for jobs (null when it
-   * is safe). Throws RedisUnavailableError when Redis does not answer.
+   * How many workers are alive, why Redis is unsafe for jobs (null when it is
+   * safe) and why it refuses writes (maxmemory reached; null while it has
+   * room). Throws RedisUnavailableError when Redis does not answer.
    */
-  async readiness(): Promise<{ workers: number; redisProblem: string | null }> {
+  async readiness(): Promise<{
+    workers: number;
+    redisProblem: string | null;
+    outOfMemory: string | null;
+  }> {
     return guardRedis(this.redis, async () => {
-      const [workers, redisProblem] = await Promise.all([
+      const [workers, memory] = await Promise.all([
         countLiveWorkers(this.redis, this.keys),
-        evictionProblem(this.redis),
+        memoryState(this.redis, Date.now() - this.refusedForMemoryAt < OUT_OF_MEMORY_REMEMBERED_MS),
       ]);
-      this.redisProblem = redisProblem;
-      return { workers, redisProblem };
+      this.redisProblem = memory.evictionProblem;
+      return { workers, redisProblem: memory.evictionProblem, outOfMemory: memory.outOfMemory };
     });
   }
 

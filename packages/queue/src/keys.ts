@@ -13,10 +13,17 @@ export interface OffloadKeys {
   fleet: string;
   /** String: one worker's latest heartbeat, JSON, expiring with it. */
   heartbeat(workerId: string): string;
-  /** Sorted set: a tenant's job ids by creation time (ms), for listing; pruned past retention. */
+  /** Sorted set: a tenant's job ids by creation time (ms), for listing; an entry leaves when its job's retention ends. */
   tenantJobs(tenant: string): string;
   /** Sorted set: a tenant's job ids not yet known to be finished, for the queued-jobs quota. */
   tenantOpenJobs(tenant: string): string;
+  /**
+   * Hash: job id → bytes of its input and result held in Redis; field `total`
+   * their sum, `limit` the tenant's budget as the API last set it (see tenant-jobs.ts).
+   */
+  tenantStored(tenant: string): string;
+  /** Sorted set: job id → when its retention ends (ms since epoch; +inf while unfinished). */
+  tenantHeldUntil(tenant: string): string;
   /** String: the job an Idempotency-Key of a tenant stands for (key given as its sha256, hex). */
   idempotency(tenant: string, keyHash: string): string;
   /** String: requests counted in the current rate-limit window of one API key (its sha256 prefix). */
@@ -40,6 +47,8 @@ export function offloadKeys(prefix: string): OffloadKeys {
     heartbeat: (workerId) => `${prefix}:fleet:${workerId}`,
     tenantJobs: (tenant) => `${prefix}:tenant:${tenant}:jobs`,
     tenantOpenJobs: (tenant) => `${prefix}:tenant:${tenant}:open`,
+    tenantStored: (tenant) => `${prefix}:tenant:${tenant}:stored`,
+    tenantHeldUntil: (tenant) => `${prefix}:tenant:${tenant}:held-until`,
     idempotency: (tenant, keyHash) => `${prefix}:idempotency:${tenant}:${keyHash}`,
     rateLimit: (identity) => `${prefix}:rate:${identity}`,
     history: (minute) => `${prefix}:history:${minute}`,

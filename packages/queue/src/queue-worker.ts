@@ -4,7 +4,7 @@ import { encodeFailure, JobFailure } from './failure.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import { offloadKeys } from './keys.ts';
-import { forgetOpenJob } from './tenant-jobs.ts';
+import { settleJob } from './tenant-jobs.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
 export interface RunningJob {
@@ -25,11 +25,17 @@ export interface RunningJob {
   log(line: string): void;
 }
 
+/** A job's result and the size of its JSON, bytes (as its executor measured it). */
+export interface JobResult {
+  result: unknown;
+  bytes: number;
+}
+
 /**
  * Runs one job to its result. Throws JobFailure to fail with a public code,
  * HandBack to return the job to the head of its queue untouched.
  */
-export type JobRunner = (job: RunningJob) => Promise<unknown>;
+export type JobRunner = (job: RunningJob) => Promise<JobResult>;
 
 /**
  * The runner gives the job back untouched, no attempt used: at once to its
@@ -94,12 +100,18 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const { redis, prefix, queue } = options;
   const keys = offloadKeys(prefix);
   /**
-   * A finished job no longer counts against its tenant's quota. Done before
-   * BullMQ records the end, not on its 'completed' event: a client woken by
-   * the end may submit at once, and must find its place already free.
+   * A finished job no longer counts against its tenant's open-jobs quota, and
+   * holds its bytes until its retention ends. Done before BullMQ records the
+   * end, not on its 'completed' event: a client woken by the end may submit at
+   * once, and must find its place already free.
    */
-  const forget = (job: Job<JobData>) =>
-    forgetOpenJob(redis, keys, job.data.tenant, job.id as string).catch(() => {});
+  const settle = (job: Job<JobData>, resultBytes: number, retentionMs: number) =>
+    settleJob(redis, keys, job.data.tenant, job.id as string, {
+      resultBytes,
+      until: Date.now() + retentionMs,
+    });
+  const forgetFailed = (job: Job<JobData>) =>
+    settle(job, 0, options.retention.failedMs).catch(() => true);
   const processor = async (job: Job<JobData>, token?: string) => {
     const running: RunningJob = {
       id: job.id as string,
@@ -117,8 +129,14 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       },
     };
     try {
-      const result = await options.run(running);
-      await forget(job);
+      const { result, bytes } = await options.run(running);
+      if (!(await settle(job, bytes, options.retention.completedMs).catch(() => true))) {
+        throw new JobFailure(
+          'result_too_large',
+          `The result (${bytes} bytes of JSON) does not fit the tenant's storage quota (API_MAX_STORED_BYTES_PER_TENANT) while its other jobs hold their data`,
+          true,
+        );
+      }
       return result;
     } catch (err) {
       if (err instanceof HandBack && token) {
@@ -133,7 +151,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       }
       const failure = toBullError(err);
       const last = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-      if (failure instanceof UnrecoverableError || last) await forget(job);
+      if (failure instanceof UnrecoverableError || last) await forgetFailed(job);
       throw failure;
     }
   };
@@ -150,7 +168,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // A job the stalled checker fails (its worker lost too often) never reached the processor's end.
   // BullMQ sets finishedOn only when a failure is final (not on a failed attempt that will be retried).
   worker.on('failed', (job) => {
-    if (job?.finishedOn) void forget(job);
+    if (job?.finishedOn) void forgetFailed(job);
   });
 
   const sweeper = new Queue(queue, { connection: redis, prefix });

@@ -5,9 +5,11 @@ import { luaScript } from './lua-script.ts';
 
 /**
  * Per-tenant bookkeeping beside BullMQ: an index of each tenant's jobs by
- * creation time (for listing, newest first) and the set of its jobs not yet
- * known to be finished (for the queued-jobs quota). BullMQ keeps neither: its
- * lists are per queue and state, shared by every tenant.
+ * creation time (for listing, newest first), the set of its jobs not yet
+ * known to be finished (for the queued-jobs quota), and a ledger of the bytes
+ * its jobs hold in Redis (inputs and results, until each job's retention
+ * ends; for the storage quota). BullMQ keeps none of these: its lists are per
+ * queue and state, shared by every tenant.
  */
 
 /** A tenant has as many unfinished jobs as its quota allows. */
@@ -15,6 +17,17 @@ export class QueueQuotaExceededError extends Error {
   override readonly name = 'QueueQuotaExceededError';
   constructor(readonly limit: number) {
     super(`At most ${limit} unfinished jobs per tenant`);
+  }
+}
+
+/** A tenant's jobs hold as many bytes as its storage quota allows. */
+export class StorageQuotaExceededError extends Error {
+  override readonly name = 'StorageQuotaExceededError';
+  constructor(
+    readonly limit: number,
+    readonly held: number,
+  ) {
+    super(`Your tenant's jobs hold ${held} of at most ${limit} bytes of inputs and results`);
   }
 }
 
@@ -27,42 +40,148 @@ export class InvalidCursorError extends Error {
 const SUBMIT_GRACE_MS = 10_000;
 
 /**
- * Adds the job to the tenant's index and open set unless the open set is full.
- * KEYS: open, index. ARGV: job id, now (ms), quota (0 = none), index retention (ms).
+ * Bytes each job counts in its tenant's storage quota besides its input and
+ * result: BullMQ's job hash (name, options, timestamps) and Offload's entries
+ * for it take 1–2 KiB, so a flood of tiny jobs is bounded as well.
  */
-const RESERVE = `
+export const JOB_OVERHEAD_BYTES = 2048;
+
+/** Ledger entries whose retention has ended that one call releases at most. */
+const RELEASE_BATCH = 1000;
+
+/**
+ * Releases the ledger entries whose retention has ended (their jobs are gone:
+ * out of the index too), then gives the keys that outlive every job a TTL.
+ * KEYS: stored, held-until, index. ARGV[1]: now (ms).
+ */
+const RELEASE_ENDED = `
+local function releaseEnded(now)
+  local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${RELEASE_BATCH})
+  if #ended == 0 then return end
+  local freed = 0
+  for _, bytes in ipairs(redis.call('HMGET', KEYS[1], unpack(ended))) do
+    freed = freed + (tonumber(bytes) or 0)
+  end
+  redis.call('HDEL', KEYS[1], unpack(ended))
+  redis.call('ZREM', KEYS[2], unpack(ended))
+  redis.call('ZREM', KEYS[3], unpack(ended))
+  -- Lua writes -0 as "-0", which HINCRBY refuses.
+  if freed > 0 then redis.call('HINCRBY', KEYS[1], 'total', -freed) end
+end
+-- With no unfinished job left, the ledger and the index live as long as the longest-kept job.
+local function expireWithLastJob()
+  if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') > 0 then
+    redis.call('PERSIST', KEYS[1])
+    redis.call('PERSIST', KEYS[3])
+    return
+  end
+  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+  if last then
+    for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last) end
+  end
+end
+`;
+
+/**
+ * Adds the job to the tenant's index, open set and ledger unless the open set
+ * or the ledger is full. KEYS: stored, held-until, index, open.
+ * ARGV: now (ms), job id, quota (0 = none), input bytes, byte budget (0 = none).
+ * Answers 1, 0 (open set full) or -1 (ledger full).
+ */
+const RESERVE = `${RELEASE_ENDED}
+local now = tonumber(ARGV[1])
+releaseEnded(now)
 local quota = tonumber(ARGV[3])
-if quota > 0 and redis.call('ZCARD', KEYS[1]) >= quota then return 0 end
-local now = tonumber(ARGV[2])
-local keep = tonumber(ARGV[4])
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('ZADD', KEYS[2], now, ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - keep)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - keep)
-redis.call('PEXPIRE', KEYS[1], keep)
-redis.call('PEXPIRE', KEYS[2], keep)
+if quota > 0 and redis.call('ZCARD', KEYS[4]) >= quota then return 0 end
+local bytes = tonumber(ARGV[4])
+local budget = tonumber(ARGV[5])
+if budget > 0 and tonumber(redis.call('HGET', KEYS[1], 'total') or '0') + bytes > budget then return -1 end
+redis.call('ZADD', KEYS[4], now, ARGV[2])
+redis.call('ZADD', KEYS[3], now, ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[2], bytes, 'limit', budget)
+redis.call('HINCRBY', KEYS[1], 'total', bytes)
+redis.call('ZADD', KEYS[2], '+inf', ARGV[2])
+expireWithLastJob()
 return 1
 `;
-const reserve = luaScript('reserve', 2, RESERVE);
+const reserve = luaScript('reserve', 4, RESERVE);
 
-/** Takes a finished (or canceled) job out of its tenant's open set: it no longer counts against the quota. */
-export async function forgetOpenJob(
+/**
+ * A job is finished (or canceled): out of the open set; its result's bytes
+ * join its ledger entry, which is released at `until`. A result that would
+ * take the tenant past its budget is not recorded and answers 0.
+ * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
+ * bytes, until (ms), held bytes to set instead of adding (-1: add).
+ */
+const SETTLE = `${RELEASE_ENDED}
+local id = ARGV[2]
+releaseEnded(tonumber(ARGV[1]))
+redis.call('ZREM', KEYS[4], id)
+local held = tonumber(redis.call('HGET', KEYS[1], id))
+if not held then return 1 end
+local set = tonumber(ARGV[5])
+local add = set >= 0 and set - held or tonumber(ARGV[3])
+if add > 0 then
+  local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
+  local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
+  if limit > 0 and total + add > limit then return 0 end
+end
+redis.call('HINCRBY', KEYS[1], id, add)
+redis.call('HINCRBY', KEYS[1], 'total', add)
+redis.call('ZADD', KEYS[2], 'XX', ARGV[4], id)
+expireWithLastJob()
+return 1
+`;
+const settle = luaScript('settle', 4, SETTLE);
+
+function tenantKeys(keys: OffloadKeys, tenant: string): string[] {
+  return [
+    keys.tenantStored(tenant),
+    keys.tenantHeldUntil(tenant),
+    keys.tenantJobs(tenant),
+    keys.tenantOpenJobs(tenant),
+  ];
+}
+
+export interface SettleOptions {
+  /** Bytes of the result's JSON to add to what the job holds; 0 for a failure. */
+  resultBytes: number;
+  /** When the job's retention ends, ms since epoch. */
+  until: number;
+  /** Replace what the job holds by this many bytes (a canceled job whose data is gone). */
+  heldBytes?: number;
+}
+
+/**
+ * Records a finished (or canceled) job: it no longer counts against its
+ * tenant's open-jobs quota, and its bytes are held until its retention ends.
+ * Answers false, recording nothing more, when its result would not fit the
+ * tenant's storage budget: the caller fails the job instead.
+ */
+export async function settleJob(
   redis: Redis,
   keys: OffloadKeys,
   tenant: string,
   jobId: string,
-): Promise<void> {
-  await redis.zrem(keys.tenantOpenJobs(tenant), jobId);
+  options: SettleOptions,
+): Promise<boolean> {
+  const settled = await settle(redis, tenantKeys(keys, tenant), [
+    Date.now(),
+    jobId,
+    options.resultBytes,
+    options.until,
+    options.heldBytes ?? -1,
+  ]);
+  return settled === 1;
 }
 
 export interface TenantJobsOptions {
   /** Most unfinished (queued, delayed or running) jobs one tenant may have; 0 = no limit. */
   maxOpenJobs: number;
-  /**
-   * How long index entries live, ms: as long as the longest-kept job (failed and
-   * canceled ones); entries of completed jobs removed earlier are skipped on reading.
-   */
-  indexRetentionMs: number;
+  /** Most bytes of inputs and results one tenant's jobs may hold; 0 = no limit. */
+  maxStoredBytes: number;
+  /** How long failed and canceled jobs are kept, ms: a job pruned as finished is held this long. */
+  failedRetentionMs: number;
   /** The job's summary in this tenant (never its result), or null when it is gone (removed past retention). */
   summaryOf(id: string, tenant: string): Promise<JobSummary | null>;
 }
@@ -91,22 +210,36 @@ export class TenantJobs {
     private readonly options: TenantJobsOptions,
   ) {}
 
-  /** Records a job about to be added; throws QueueQuotaExceededError when the tenant is at its quota. */
-  async reserve(tenant: string, jobId: string, now = Date.now()): Promise<void> {
-    if (await this.tryReserve(tenant, jobId, now)) return;
-    // At the quota by the count: drop jobs finished since, then count again.
-    await this.pruneFinished(tenant, now);
-    if (await this.tryReserve(tenant, jobId, now)) return;
-    throw new QueueQuotaExceededError(this.options.maxOpenJobs);
+  /**
+   * Records a job about to be added, holding `inputBytes` and JOB_OVERHEAD_BYTES; throws
+   * QueueQuotaExceededError or StorageQuotaExceededError when the tenant is at a quota.
+   */
+  async reserve(
+    tenant: string,
+    jobId: string,
+    inputBytes: number,
+    now = Date.now(),
+  ): Promise<void> {
+    let answer = await this.tryReserve(tenant, jobId, inputBytes, now);
+    if (answer === 1) return;
+    if (answer === 0) {
+      // At the quota by the count: drop jobs finished since, then count again.
+      await this.pruneFinished(tenant, now);
+      answer = await this.tryReserve(tenant, jobId, inputBytes, now);
+      if (answer === 1) return;
+      if (answer === 0) throw new QueueQuotaExceededError(this.options.maxOpenJobs);
+    }
+    const held = Number(await this.redis.hget(this.keys.tenantStored(tenant), 'total'));
+    throw new StorageQuotaExceededError(this.options.maxStoredBytes, held);
   }
 
   /** Undoes `reserve` for a job that could not be added. */
   async release(tenant: string, jobId: string): Promise<void> {
-    await this.redis
-      .multi()
-      .zrem(this.keys.tenantOpenJobs(tenant), jobId)
-      .zrem(this.keys.tenantJobs(tenant), jobId)
-      .exec();
+    await settleJob(this.redis, this.keys, tenant, jobId, {
+      resultBytes: 0,
+      until: Date.now(),
+      heldBytes: 0,
+    });
   }
 
   /**
@@ -137,13 +270,22 @@ export class TenantJobs {
     }
   }
 
-  private async tryReserve(tenant: string, jobId: string, now: number): Promise<boolean> {
-    const reserved = await reserve(
-      this.redis,
-      [this.keys.tenantOpenJobs(tenant), this.keys.tenantJobs(tenant)],
-      [jobId, now, this.options.maxOpenJobs, this.options.indexRetentionMs],
+  /** 1: reserved; 0: the open set is full; -1: the ledger is. */
+  private async tryReserve(
+    tenant: string,
+    jobId: string,
+    inputBytes: number,
+    now: number,
+  ): Promise<number> {
+    return Number(
+      await reserve(this.redis, tenantKeys(this.keys, tenant), [
+        now,
+        jobId,
+        this.options.maxOpenJobs,
+        inputBytes + JOB_OVERHEAD_BYTES,
+        this.options.maxStoredBytes,
+      ]),
     );
-    return reserved === 1;
   }
 
   /**
@@ -158,14 +300,19 @@ export class TenantJobs {
     this.prunedAt.set(tenant, now);
     const key = this.keys.tenantOpenJobs(tenant);
     const entries = await this.redis.zrange(key, 0, PRUNE_BATCH - 1, 'WITHSCORES');
-    const done: string[] = [];
     await Promise.all(
       pairs(entries).map(async ({ id, createdAt }) => {
         const view = await this.options.summaryOf(id, tenant);
-        if (view ? isFinal(view.state) : createdAt < now - SUBMIT_GRACE_MS) done.push(id);
+        if (view && !isFinal(view.state)) return;
+        if (!view && createdAt >= now - SUBMIT_GRACE_MS) return;
+        // A finished job is held as long as the longest retention; a job gone holds nothing.
+        await settleJob(this.redis, this.keys, tenant, id, {
+          resultBytes: 0,
+          until: view ? now + this.options.failedRetentionMs : now,
+          ...(!view && { heldBytes: 0 }),
+        });
       }),
     );
-    if (done.length > 0) await this.redis.zrem(key, ...done);
   }
 
   /** Index entries older than `after` (or the newest ones), newest first. */

@@ -5,7 +5,13 @@ import { testRedisUrl } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { DEFAULT_RETENTION } from '../src/job-options.ts';
 import { offloadKeys } from '../src/keys.ts';
-import { forgetOpenJob, QueueQuotaExceededError, TenantJobs } from '../src/tenant-jobs.ts';
+import {
+  JOB_OVERHEAD_BYTES,
+  QueueQuotaExceededError,
+  StorageQuotaExceededError,
+  settleJob,
+  TenantJobs,
+} from '../src/tenant-jobs.ts';
 
 const redis = createRedis(testRedisUrl(), 'worker');
 afterAll(() => redis.disconnect());
@@ -25,7 +31,8 @@ describe('the per-tenant job index', () => {
     const states = new Map<string, JobState>();
     const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
       maxOpenJobs: 0,
-      indexRetentionMs: DEFAULT_RETENTION.failedMs,
+      maxStoredBytes: 0,
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
       summaryOf: jobsOf(states),
     });
     const now = Date.now();
@@ -33,7 +40,7 @@ describe('the per-tenant job index', () => {
       const id = `job${String(i).padStart(2, '0')}`;
       states.set(id, 'queued');
       // Ten jobs per millisecond.
-      await index.reserve('t', id, now + Math.floor(i / 10));
+      await index.reserve('t', id, 10, now + Math.floor(i / 10));
     }
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -49,20 +56,69 @@ describe('the per-tenant job index', () => {
     expect(seen.at(-1)).toMatch(/^job0/);
   });
 
-  it('forgets entries older than the retention window as new jobs arrive', async () => {
+  it('keeps a job listed and counted however old, until its retention after it finishes ends', async () => {
     const states = new Map<string, JobState>([
-      ['old', 'failed'],
+      ['delayed', 'delayed'],
       ['new', 'queued'],
     ]);
-    const index = new TenantJobs(redis, offloadKeys(testPrefix()), {
-      maxOpenJobs: 0,
-      indexRetentionMs: DEFAULT_RETENTION.failedMs,
+    const keys = offloadKeys(testPrefix());
+    const index = new TenantJobs(redis, keys, {
+      maxOpenJobs: 2,
+      maxStoredBytes: 0,
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
       summaryOf: jobsOf(states),
     });
     const now = Date.now();
-    await index.reserve('t', 'old', now - DEFAULT_RETENTION.failedMs - 1000);
-    await index.reserve('t', 'new', now);
-    expect((await index.list('t', { limit: 10 })).jobs.map((j) => j.id)).toEqual(['new']);
+    // Submitted 8 days ago with a 30-day delay: older than any retention window, still to run.
+    await index.reserve('t', 'delayed', 10, now - 8 * 24 * 3600 * 1000);
+    await index.reserve('t', 'new', 10, now);
+    expect((await index.list('t', { limit: 10 })).jobs.map((j) => j.id)).toEqual([
+      'new',
+      'delayed',
+    ]);
+    await expect(index.reserve('t', 'third', 10, now)).rejects.toBeInstanceOf(
+      QueueQuotaExceededError,
+    );
+    // Finished, and its retention over: gone from the index with the next submit.
+    states.set('delayed', 'completed');
+    await settleJob(redis, keys, 't', 'delayed', { resultBytes: 5, until: now - 1 });
+    await index.reserve('t', 'third', 10, now);
+    expect(await redis.zscore(keys.tenantJobs('t'), 'delayed')).toBeNull();
+    expect(await redis.hget(keys.tenantStored('t'), 'total')).toBe(
+      String(2 * (10 + JOB_OVERHEAD_BYTES)),
+    );
+  });
+
+  it('holds a tenant to its storage quota: inputs at submit, results at finish, released when retention ends', async () => {
+    const keys = offloadKeys(testPrefix());
+    const job = JOB_OVERHEAD_BYTES;
+    const index = new TenantJobs(redis, keys, {
+      maxOpenJobs: 0,
+      maxStoredBytes: 1000 + 2 * job,
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
+      summaryOf: jobsOf(new Map()),
+    });
+    const total = async () => Number(await redis.hget(keys.tenantStored('t'), 'total'));
+    const now = Date.now();
+    await index.reserve('t', 'a', 600, now);
+    await expect(index.reserve('t', 'b', 500, now)).rejects.toBeInstanceOf(
+      StorageQuotaExceededError,
+    );
+    // Quotas are per tenant.
+    await index.reserve('other', 'b', 500, now);
+    await index.reserve('t', 'b', 100, now);
+    // A result that would pass the budget is refused, recording nothing.
+    expect(await settleJob(redis, keys, 't', 'a', { resultBytes: 301, until: now + 60_000 })).toBe(
+      false,
+    );
+    expect(await settleJob(redis, keys, 't', 'a', { resultBytes: 300, until: now + 60_000 })).toBe(
+      true,
+    );
+    expect(await total()).toBe(1000 + 2 * job);
+    // Once the retention of a ends, its bytes are free again.
+    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now - 1 });
+    await index.reserve('t', 'c', 900, now);
+    expect(await total()).toBe(1000 + 2 * job);
   });
 
   it('holds a tenant to its quota of unfinished jobs, counting again once some finish', async () => {
@@ -70,23 +126,24 @@ describe('the per-tenant job index', () => {
     const keys = offloadKeys(testPrefix());
     const index = new TenantJobs(redis, keys, {
       maxOpenJobs: 2,
-      indexRetentionMs: DEFAULT_RETENTION.failedMs,
+      maxStoredBytes: 0,
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
       summaryOf: jobsOf(states),
     });
     for (const id of ['a', 'b']) {
       states.set(id, 'running');
-      await index.reserve('t', id);
+      await index.reserve('t', id, 10);
     }
-    await expect(index.reserve('t', 'c')).rejects.toBeInstanceOf(QueueQuotaExceededError);
+    await expect(index.reserve('t', 'c', 10)).rejects.toBeInstanceOf(QueueQuotaExceededError);
     // Quotas are per tenant.
-    await index.reserve('other', 'x');
+    await index.reserve('other', 'x', 10);
     // A job that finished without its worker saying so is found by the next prune (once a second).
     states.set('a', 'completed');
-    await index.reserve('t', 'c', Date.now() + 1500);
-    await expect(index.reserve('t', 'd')).rejects.toBeInstanceOf(QueueQuotaExceededError);
+    await index.reserve('t', 'c', 10, Date.now() + 1500);
+    await expect(index.reserve('t', 'd', 10)).rejects.toBeInstanceOf(QueueQuotaExceededError);
     // A worker that finishes a job frees its place at once.
     states.set('b', 'completed');
-    await forgetOpenJob(redis, keys, 't', 'b');
-    await index.reserve('t', 'd');
+    await settleJob(redis, keys, 't', 'b', { resultBytes: 0, until: Date.now() + 60_000 });
+    await index.reserve('t', 'd', 10);
   });
 });

@@ -17,6 +17,7 @@ export function catalogEntryOf(task: TaskDefinition): CatalogEntry {
     input: z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' }),
     output: z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' }),
     defaults: task.defaults,
+    ...(task.maxInputBytes !== undefined && { maxInputBytes: task.maxInputBytes }),
   });
 }
 

@@ -34,6 +34,11 @@ export interface TaskDefinition<
   input: Input;
   output: Output;
   defaults: TaskDefaults;
+  /**
+   * Largest input one job may carry, bytes of its JSON; unset: the API's
+   * API_MAX_INPUT_BYTES (64 KiB). Larger submits answer 413 `input_too_large`.
+   */
+  maxInputBytes?: number;
   run(input: z.output<Input>, ctx: TaskContext): z.input<Output> | Promise<z.input<Output>>;
 }
 

@@ -14,6 +14,8 @@ JsonSchema = dict[str, Any]
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$")
 _QUEUE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MAX_TIMEOUT_MS = 24 * 3600 * 1000
+# A job's input arrives in a request body, which the API caps (API_MAX_BODY_BYTES, 1 MiB by default).
+_MAX_INPUT_BYTES = 1 << 30
 DEFAULT_QUEUE = "default"
 
 
@@ -51,6 +53,7 @@ class TaskSpec:
     backoff: dict[str, Any]
     description: str
     run: TaskFunction = field(repr=False)
+    max_input_bytes: int | None = None
 
     def catalog_entry(self) -> dict[str, Any]:
         """The catalog's fields for this task (DESIGN.md §2); the worker adds the fingerprint."""
@@ -61,6 +64,7 @@ class TaskSpec:
             "input": self.input,
             "output": self.output,
             "defaults": {"timeoutMs": self.timeout_ms, "attempts": self.attempts, "backoff": self.backoff},
+            **({"maxInputBytes": self.max_input_bytes} if self.max_input_bytes is not None else {}),
         }
 
 
@@ -83,6 +87,7 @@ def task(
     attempts: int = 1,
     backoff: dict[str, Any] | None = None,
     description: str | None = None,
+    max_input_bytes: int | None = None,
 ) -> Callable[[TaskFunction], TaskFunction]:
     """Declares the decorated function `fn(input, ctx)` as an Offload task.
 
@@ -90,6 +95,8 @@ def task(
     submits against `input`, the executor checks the result against `output`.
     `timeout_ms` is the hard limit of one attempt; `attempts` counts the first;
     `backoff` is `{"type": "fixed" | "exponential", "delay": ms}` between attempts.
+    `max_input_bytes` is the largest input (bytes of its JSON) one job may carry;
+    unset, the API's API_MAX_INPUT_BYTES (64 KiB) applies.
     The description defaults to the first line of the function's docstring.
     """
 
@@ -107,6 +114,9 @@ def task(
             backoff=_checked_backoff(name, backoff or {"type": "exponential", "delay": 1000}),
             description=description if description is not None else (doc[0] if doc else ""),
             run=fn,
+            max_input_bytes=None
+            if max_input_bytes is None
+            else _checked_int(name, "max_input_bytes", max_input_bytes, 1, _MAX_INPUT_BYTES),
         )
         if any(other.name == spec.name for other in _declared):
             raise ValueError(f'task "{spec.name}" is declared twice')

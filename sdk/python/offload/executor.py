@@ -8,7 +8,7 @@ messages; in short, one JSON object per line:
     fd 3, worker → executor:  {"type": "run", "jobId", "task", "input"}  {"type": "abort", "reason"}
     fd 4, executor → worker:  {"type": "ready", "tasks"}  {"type": "fatal", "file", "message"}
                               {"type": "progress", "value"}  {"type": "log", "line"}
-                              {"type": "done", "result"}  {"type": "failed", "code", "message", "final"}
+                              {"type": "done", "bytes", "result"}  {"type": "failed", "code", "message", "final"}
 """
 
 from __future__ import annotations
@@ -247,7 +247,9 @@ class Executor:
             detail = "; ".join(f"{path}: {text}" for path, text in found)
             self.failed("invalid_output", f"Task {spec.name} returned an invalid result: {detail}", final=True)
             return
-        self.channel.send_line('{"type": "done", "result": ' + encoded + "}")
+        # The worker bounds results by this size (WORKER_MAX_RESULT_BYTES) without measuring them itself.
+        size = len(encoded.encode("utf-8"))
+        self.channel.send_line('{"type": "done", "bytes": ' + str(size) + ', "result": ' + encoded + "}")
 
     def traceback(self, err: BaseException) -> None:
         """The failure's traceback, from the task's own frames, as one entry of the job's log."""

@@ -96,7 +96,7 @@ class ExecutorTest(unittest.TestCase):
             {"type": "progress", "value": 50.0},
             {"type": "log", "line": "adding"},
             {"type": "log", "line": "printed, not protocol"},
-            {"type": "done", "result": {"sum": 5}},
+            {"type": "done", "bytes": 10, "result": {"sum": 5}},
         ])
 
     def test_fails_an_input_that_misses_the_schema_without_running_it(self) -> None:
@@ -120,7 +120,7 @@ class ExecutorTest(unittest.TestCase):
         self.executor.send({"type": "run", "jobId": "4", "task": "ex.wait", "input": {}})
         time.sleep(0.05)
         self.executor.send({"type": "abort", "reason": "Canceled by request"})
-        self.assertEqual(self.executor.until_end(), [{"type": "done", "result": {"noticed": True}}])
+        self.assertEqual(self.executor.until_end(), [{"type": "done", "bytes": 17, "result": {"noticed": True}}])
 
     def test_exits_with_its_group_when_the_worker_closes_the_pipe(self) -> None:
         self.executor.read()

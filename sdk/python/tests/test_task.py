@@ -9,7 +9,7 @@ OBJECT = {"type": "object"}
 class TaskDecoratorTest(unittest.TestCase):
     def test_declares_a_task_with_its_catalog_entry(self) -> None:
         @task(name="unit.square", input=OBJECT, output=OBJECT, queue="maths", timeout_ms=5000, attempts=3,
-              backoff={"type": "fixed", "delay": 250})
+              backoff={"type": "fixed", "delay": 250}, max_input_bytes=1024)
         def square(input, ctx):
             """Squares a number.
 
@@ -26,6 +26,7 @@ class TaskDecoratorTest(unittest.TestCase):
             "input": OBJECT,
             "output": OBJECT,
             "defaults": {"timeoutMs": 5000, "attempts": 3, "backoff": {"type": "fixed", "delay": 250}},
+            "maxInputBytes": 1024,
         })
 
     def test_defaults(self) -> None:
@@ -36,6 +37,7 @@ class TaskDecoratorTest(unittest.TestCase):
         entry = next(s for s in declared() if s.name == "unit.defaults").catalog_entry()
         self.assertEqual(entry["queue"], "default")
         self.assertEqual(entry["description"], "")
+        self.assertNotIn("maxInputBytes", entry)
         self.assertEqual(entry["defaults"], {"timeoutMs": 60_000, "attempts": 1,
                                              "backoff": {"type": "exponential", "delay": 1000}})
 

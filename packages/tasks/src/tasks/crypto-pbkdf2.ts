@@ -7,8 +7,9 @@ export const cryptoPbkdf2 = defineTask({
   description: 'Derives a key from a password and salt with PBKDF2-HMAC (SHA-256 or SHA-512).',
   queue: DEFAULT_QUEUE,
   input: z.strictObject({
-    password: z.string(),
-    salt: z.string(),
+    /** At most 1024 characters: PBKDF2 hashes a longer password down to one block anyway. */
+    password: z.string().max(1024),
+    salt: z.string().max(1024),
     iterations: z.number().int().min(1).max(10_000_000),
     /** Derived key length, bytes. */
     keyLength: z.number().int().min(16).max(128),
