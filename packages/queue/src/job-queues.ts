@@ -3,6 +3,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis } from './connection.ts';
+import { FairShare, HELD_DELAY_MS, isHeld } from './fair-share.ts';
 import { FinishWatcher } from './finish-watcher.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
@@ -73,6 +74,7 @@ interface CanceledRecord {
 export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues = new Map<string, Queue<JobData>>();
+  private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly watcher: FinishWatcher;
   private readonly tenantJobs: TenantJobs;
@@ -120,14 +122,20 @@ export class JobQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
+      this.fairShares.set(name, new FairShare(this.redis, this.keys, name));
       this.watcher.add(name);
     }
   }
 
-  /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
+  /**
+   * Adds the job; throws QueueQuotaExceededError when its tenant has too many
+   * unfinished jobs. A job without a delay is held for fair share (see
+   * fair-share.ts) and dispatched at once when an executor of its queue is free.
+   */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
     this.useQueues([request.queue]);
     const queue = this.queues.get(request.queue) as Queue<JobData>;
+    const fairShare = this.fairShares.get(request.queue) as FairShare;
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const jobId = givenId ?? (await this.ids()).issue(request.tenant);
     const data: JobData = {
@@ -137,22 +145,31 @@ export class JobQueues {
       timeoutMs: request.timeoutMs,
       ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
+    const held = !request.delayMs;
+    const createdAt = Date.now();
     const job = await guardRedis(this.redis, async () => {
       await this.tenantJobs.reserve(request.tenant, jobId);
       try {
+        if (held) await fairShare.hold(request.tenant, jobId, createdAt, request.priority);
         return await queue.add(request.task, data, {
           jobId,
+          timestamp: createdAt,
           attempts: request.attempts,
           backoff: request.backoff,
           ...(request.priority !== undefined && { priority: request.priority }),
-          ...(request.delayMs ? { delay: request.delayMs } : {}),
+          delay: held ? HELD_DELAY_MS : request.delayMs,
         });
       } catch (err) {
-        await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
+        await Promise.all([
+          this.tenantJobs.release(request.tenant, jobId),
+          held && fairShare.unhold(request.tenant, jobId, createdAt),
+        ]).catch(() => {});
         throw err;
       }
     });
-    return toJobView(job, request.delayMs ? 'delayed' : 'queued');
+    // Accepted whatever happens now: a dispatch that fails here is made by the workers' next beat.
+    if (held) await fairShare.dispatch().catch(() => {});
+    return toJobView(job, held ? 'queued' : 'delayed');
   }
 
   /**
@@ -288,6 +305,12 @@ export class JobQueues {
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it.
       await job?.remove().catch(() => {});
+      if (job && isHeld(job)) {
+        await this.fairShares
+          .get(job.queueName)
+          ?.unhold(job.data.tenant, id, job.timestamp)
+          .catch(() => {});
+      }
       await forgetOpenJob(this.redis, this.keys, record.tenant, id);
       return { outcome: 'canceled', view: canceledView };
     });
@@ -394,7 +417,7 @@ export class JobQueues {
           ? await Job.fromId<JobData>(this.queues.get(job.queueName) as Queue<JobData>, id)
           : job;
       if (!current) return null;
-      const state = publicState(bullState, current.failedReason);
+      const state = publicState(bullState, current.failedReason, isHeld(current));
       return state ? { job: current, view: toJobView(current, state) } : null;
     });
   }

@@ -14,15 +14,22 @@ export interface JobData {
   fingerprint?: string;
 }
 
-/** BullMQ state names (as `Job.getState` answers) → public state. The one such mapping. */
-export function publicState(bullState: string, failedReason: string | undefined): JobState | null {
+/**
+ * BullMQ state names (as `Job.getState` answers) → public state. The one such
+ * mapping. A held job (see fair-share.ts) is delayed to BullMQ but queued to its owner.
+ */
+export function publicState(
+  bullState: string,
+  failedReason: string | undefined,
+  held = false,
+): JobState | null {
   switch (bullState) {
     case 'waiting':
     case 'prioritized':
     case 'waiting-children':
       return 'queued';
     case 'delayed':
-      return 'delayed';
+      return held ? 'queued' : 'delayed';
     case 'active':
       return 'running';
     case 'completed':
