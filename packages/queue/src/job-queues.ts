@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
+import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
@@ -98,6 +99,7 @@ interface CanceledRecord {
 export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues = new Map<string, Queue<JobData>>();
+  private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly feed: JobFeed;
   private readonly tenantJobs: TenantJobs;
@@ -152,14 +154,20 @@ export class JobQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
+      this.fairShares.set(name, new FairShare(this.redis, this.keys, name));
       this.feed.add(name);
     }
   }
 
-  /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
+  /**
+   * Adds the job; throws QueueQuotaExceededError when its tenant has too many
+   * unfinished jobs. A job without a delay is held for fair share (see
+   * fair-share.ts) and dispatched at once when an executor of its queue is free.
+   */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
     this.useQueues([request.queue]);
     const queue = this.queues.get(request.queue) as Queue<JobData>;
+    const fairShare = this.fairShares.get(request.queue) as FairShare;
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const jobId = givenId ?? (await this.ids()).issue(request.tenant);
     const data: JobData = {
@@ -169,6 +177,8 @@ export class JobQueues {
       timeoutMs: request.timeoutMs,
       ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
+    const held = !request.delayMs;
+    const createdAt = Date.now();
     const job = await guardRedis(this.redis, async () => {
       await this.tenantJobs.reserve(
         request.tenant,
@@ -176,22 +186,29 @@ export class JobQueues {
         request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
       );
       try {
+        if (held) await fairShare.hold(request.tenant, jobId, createdAt, request.priority);
         return await queue.add(request.task, data, {
           jobId,
+          timestamp: createdAt,
           attempts: request.attempts,
           backoff: request.backoff,
           ...(request.priority !== undefined && { priority: request.priority }),
-          ...(request.delayMs ? { delay: request.delayMs } : {}),
+          delay: held ? HELD_DELAY_MS : request.delayMs,
         });
       } catch (err) {
-        await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
+        await Promise.all([
+          this.tenantJobs.release(request.tenant, jobId),
+          held && fairShare.unhold(request.tenant, jobId, createdAt),
+        ]).catch(() => {});
         throw err;
       }
     }).catch((err: unknown) => {
       if (err instanceof RedisOutOfMemoryError) this.refusedForMemoryAt = Date.now();
       throw err;
     });
-    return toJobView(job, request.delayMs ? 'delayed' : 'queued');
+    // Accepted whatever happens now: a dispatch that fails here is made by the workers' next beat.
+    if (held) await fairShare.dispatch().catch(() => {});
+    return toJobView(job, held ? 'queued' : 'delayed');
   }
 
   /**
@@ -370,6 +387,12 @@ export class JobQueues {
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it, and its data stays held.
       const removed = found.queue ? (await found.queue.remove(id).catch(() => 0)) === 1 : true;
+      if (found.queue && found.record?.held) {
+        await this.fairShares
+          .get(found.queue.name)
+          ?.unhold(owner, id, found.record.timestamp)
+          .catch(() => {});
+      }
       await settleJob(this.redis, this.keys, record.tenant, id, {
         resultBytes: 0,
         until: Date.now() + this.retention.failedMs,
@@ -474,7 +497,12 @@ export class JobQueues {
     id: string,
     tenant: string | null,
     options: { result: boolean },
-  ): Promise<{ summary: JobSummary; result: unknown; queue?: Queue<JobData> } | null> {
+  ): Promise<{
+    summary: JobSummary;
+    result: unknown;
+    queue?: Queue<JobData>;
+    record?: JobRecord;
+  } | null> {
     // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis; one it
     // was issued names a job of that tenant, so the job's own data need not be read to check.
     if (!(await this.mayOwn(id, tenant))) return null;
@@ -498,13 +526,13 @@ export class JobQueues {
       const finished = bullState === 'completed' || bullState === 'failed';
       const record = finished ? await this.recordIn(queue, id) : found.record;
       if (!record) return null;
-      const state = publicState(bullState, record.failedReason);
+      const state = publicState(bullState, record.failedReason, record.held);
       if (!state) return null;
       const result =
         state === 'completed' && options.result
           ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
           : null;
-      return { summary: toJobSummary(record, state), result, queue };
+      return { summary: toJobSummary(record, state), result, queue, record };
     });
   }
 
