@@ -132,7 +132,7 @@ describe('fair share', () => {
 
   it("MAX_RUNNING_PER_TENANT caps a tenant's running jobs while others use the free executors", async () => {
     await worker({ concurrency: 3, env: { MAX_RUNNING_PER_TENANT: '1' } });
-    const aJobs = await sleepJobs(a, 3, 300);
+    const aJobs = await sleepJobs(a, 3, 1500);
     await a.until((aJobs[0] as JobView).id, running);
     const bJobs = await sleepJobs(b, 2, 300);
     const done = await Promise.all([
