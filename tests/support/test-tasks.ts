@@ -166,6 +166,24 @@ export const testHeap = defineTask({
   },
 });
 
+export const testBuffers = defineTask({
+  name: 'test.buffers',
+  description:
+    'Holds ever more Buffers, memory outside the JavaScript heap: up to 1 GB, for 20 s at most.',
+  queue: 'default',
+  input: none,
+  output: z.object({ heldMb: z.number() }),
+  defaults,
+  run: () => {
+    const hoard: Buffer[] = [];
+    const started = Date.now();
+    while (Date.now() - started < 20_000 && hoard.length < 64) {
+      hoard.push(Buffer.alloc(16 * 1024 * 1024, 1));
+    }
+    return { heldMb: hoard.length * 16 };
+  },
+});
+
 /** Every test task, for tests that list them. */
 export const testTasks = [
   testEcho,
@@ -180,6 +198,7 @@ export const testTasks = [
   testTimerThrow,
   testMark,
   testHeap,
+  testBuffers,
 ];
 
 export const registry = createRegistry([...builtInTasks, ...testTasks]);

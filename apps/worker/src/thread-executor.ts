@@ -28,6 +28,9 @@ export function threadBackend(options: ThreadBackendOptions): ExecutorBackend {
   };
 }
 
+/** How often a running job's memory outside the heap (Buffers, ArrayBuffers) is checked, ms. */
+const EXTERNAL_CHECK_MS = 250;
+
 function launchThread(
   data: ExecutorData,
   memoryLimitMb: number | undefined,
@@ -36,12 +39,48 @@ function launchThread(
   const thread = createThread(data, memoryLimitMb);
   // An uncaught error ends the thread; 'exit' follows and reports it.
   let error: (Error & { code?: string }) | undefined;
-  thread.on('message', (message: FromExecutor) => listener.message(message));
+  /**
+   * V8's heap limit does not count Buffers and ArrayBuffers, which live outside
+   * the heap. While a job runs, the thread's isolate is asked for its external
+   * memory (an interrupt: it answers even from a synchronous loop), and a job
+   * past the cap has its thread killed, as one past the heap limit does.
+   */
+  let external: NodeJS.Timeout | null = null;
+  let externalOver = 0;
+  const watchExternal = (on: boolean) => {
+    if (external) clearInterval(external);
+    external = null;
+    if (!on || !memoryLimitMb) return;
+    const limit = memoryLimitMb * 1024 * 1024;
+    external = setInterval(() => {
+      thread.getHeapStatistics().then(
+        (stats) => {
+          if (stats.external_memory <= limit || externalOver) return;
+          externalOver = stats.external_memory;
+          void thread.terminate();
+        },
+        () => {},
+      );
+    }, EXTERNAL_CHECK_MS);
+  };
+  thread.on('message', (message: FromExecutor) => {
+    if (message.type === 'done' || message.type === 'failed') watchExternal(false);
+    listener.message(message);
+  });
   thread.on('error', (err: Error & { code?: string }) => {
     error = err;
   });
   thread.on('exit', (exitCode) => {
-    if (error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+    watchExternal(false);
+    if (externalOver) {
+      const mb = Math.round(externalOver / 1024 / 1024);
+      listener.exited(
+        new ExecutionError(
+          'out_of_memory',
+          `The task held ${mb} MB of Buffers, past the executor's ${memoryLimitMb} MB cap; its executor was stopped`,
+        ),
+      );
+    } else if (error?.code === 'ERR_WORKER_OUT_OF_MEMORY') {
       listener.exited(
         new ExecutionError('out_of_memory', 'The task ran out of memory; its executor was stopped'),
       );
@@ -56,8 +95,14 @@ function launchThread(
     }
   });
   return {
-    send: (message) => thread.postMessage(message),
-    kill: () => void thread.terminate(),
+    send: (message) => {
+      if (message.type === 'run') watchExternal(true);
+      thread.postMessage(message);
+    },
+    kill: () => {
+      watchExternal(false);
+      void thread.terminate();
+    },
   };
 }
 

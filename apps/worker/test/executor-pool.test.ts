@@ -148,6 +148,14 @@ describe('ExecutorPool', () => {
     await expect(pool.run(job('test.echo', { value: 'm' }))).resolves.toEqual({ value: 'm' });
   });
 
+  it('stops an executor whose Buffers pass its memory cap, though they live outside the heap', async () => {
+    pool = await threads(1, 64);
+    const err = await failureOf(pool.run(job('test.buffers', {}, 30_000)));
+    expect(err.code).toBe('out_of_memory');
+    expect(err.message).toMatch(/MB of Buffers, past the executor's 64 MB cap/);
+    await expect(pool.run(job('test.echo', { value: 'b' }))).resolves.toEqual({ value: 'b' });
+  });
+
   it('fails, without retry, a task it does not know or an input that does not fit', async () => {
     pool = await threads(1);
     const unknown = await failureOf(pool.run(job('no.such-task')));
