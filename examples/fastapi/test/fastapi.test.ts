@@ -114,7 +114,6 @@ beforeAll(async () => {
   await client(api.url).until(warm.body.jobId as string, (v) => v.state === 'completed');
 });
 afterAll(async () => {
-  if (process.env.DEBUG_FASTAPI) console.log(output);
   uvicorn?.kill('SIGTERM');
   await worker?.stop('SIGTERM');
   await api?.close();
