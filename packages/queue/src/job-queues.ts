@@ -9,7 +9,6 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
-import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
@@ -99,7 +98,6 @@ interface CanceledRecord {
 export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues = new Map<string, Queue<JobData>>();
-  private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly feed: JobFeed;
   private readonly tenantJobs: TenantJobs;
@@ -154,20 +152,14 @@ export class JobQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
-      this.fairShares.set(name, new FairShare(this.redis, this.keys, name));
       this.feed.add(name);
     }
   }
 
-  /**
-   * Adds the job; throws QueueQuotaExceededError when its tenant has too many
-   * unfinished jobs. A job without a delay is held for fair share (see
-   * fair-share.ts) and dispatched at once when an executor of its queue is free.
-   */
+  /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
     this.useQueues([request.queue]);
     const queue = this.queues.get(request.queue) as Queue<JobData>;
-    const fairShare = this.fairShares.get(request.queue) as FairShare;
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const jobId = givenId ?? (await this.ids()).issue(request.tenant);
     const data: JobData = {
@@ -177,8 +169,6 @@ export class JobQueues {
       timeoutMs: request.timeoutMs,
       ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
-    const held = !request.delayMs;
-    const createdAt = Date.now();
     const job = await guardRedis(this.redis, async () => {
       await this.tenantJobs.reserve(
         request.tenant,
@@ -186,29 +176,22 @@ export class JobQueues {
         request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
       );
       try {
-        if (held) await fairShare.hold(request.tenant, jobId, createdAt, request.priority);
         return await queue.add(request.task, data, {
           jobId,
-          timestamp: createdAt,
           attempts: request.attempts,
           backoff: request.backoff,
           ...(request.priority !== undefined && { priority: request.priority }),
-          delay: held ? HELD_DELAY_MS : request.delayMs,
+          ...(request.delayMs ? { delay: request.delayMs } : {}),
         });
       } catch (err) {
-        await Promise.all([
-          this.tenantJobs.release(request.tenant, jobId),
-          held && fairShare.unhold(request.tenant, jobId, createdAt),
-        ]).catch(() => {});
+        await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
         throw err;
       }
     }).catch((err: unknown) => {
       if (err instanceof RedisOutOfMemoryError) this.refusedForMemoryAt = Date.now();
       throw err;
     });
-    // Accepted whatever happens now: a dispatch that fails here is made by the workers' next beat.
-    if (held) await fairShare.dispatch().catch(() => {});
-    return toJobView(job, held ? 'queued' : 'delayed');
+    return toJobView(job, request.delayMs ? 'delayed' : 'queued');
   }
 
   /**
@@ -387,12 +370,6 @@ export class JobQueues {
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it, and its data stays held.
       const removed = found.queue ? (await found.queue.remove(id).catch(() => 0)) === 1 : true;
-      if (found.queue && found.record?.held) {
-        await this.fairShares
-          .get(found.queue.name)
-          ?.unhold(owner, id, found.record.timestamp)
-          .catch(() => {});
-      }
       await settleJob(this.redis, this.keys, record.tenant, id, {
         resultBytes: 0,
         until: Date.now() + this.retention.failedMs,
@@ -497,12 +474,7 @@ export class JobQueues {
     id: string,
     tenant: string | null,
     options: { result: boolean },
-  ): Promise<{
-    summary: JobSummary;
-    result: unknown;
-    queue?: Queue<JobData>;
-    record?: JobRecord;
-  } | null> {
+  ): Promise<{ summary: JobSummary; result: unknown; queue?: Queue<JobData> } | null> {
     // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis; one it
     // was issued names a job of that tenant, so the job's own data need not be read to check.
     if (!(await this.mayOwn(id, tenant))) return null;
@@ -526,13 +498,13 @@ export class JobQueues {
       const finished = bullState === 'completed' || bullState === 'failed';
       const record = finished ? await this.recordIn(queue, id) : found.record;
       if (!record) return null;
-      const state = publicState(bullState, record.failedReason, record.held);
+      const state = publicState(bullState, record.failedReason);
       if (!state) return null;
       const result =
         state === 'completed' && options.result
           ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
           : null;
-      return { summary: toJobSummary(record, state), result, queue, record };
+      return { summary: toJobSummary(record, state), result, queue };
     });
   }
 

@@ -1,7 +1,6 @@
 import { isFinal, type JobState, type JobSummary, type JobView } from '@offload/contract';
 import { Job } from 'bullmq';
 import { decodeFailure } from './failure.ts';
-import { isHeld } from './fair-share.ts';
 
 /** What a job carries in Redis besides BullMQ's own fields. */
 export interface JobData {
@@ -15,22 +14,15 @@ export interface JobData {
   fingerprint?: string;
 }
 
-/**
- * BullMQ state names (as `Job.getState` answers) → public state. The one such
- * mapping. A held job (see fair-share.ts) is delayed to BullMQ but queued to its owner.
- */
-export function publicState(
-  bullState: string,
-  failedReason: string | undefined,
-  held = false,
-): JobState | null {
+/** BullMQ state names (as `Job.getState` answers) → public state. The one such mapping. */
+export function publicState(bullState: string, failedReason: string | undefined): JobState | null {
   switch (bullState) {
     case 'waiting':
     case 'prioritized':
     case 'waiting-children':
       return 'queued';
     case 'delayed':
-      return held ? 'queued' : 'delayed';
+      return 'delayed';
     case 'active':
       return 'running';
     case 'completed':
@@ -73,8 +65,6 @@ export interface JobRecord {
   attemptsStarted: number;
   maxAttempts: number;
   failedReason?: string | undefined;
-  /** Held by the fair-share dispatcher: delayed in BullMQ, queued to its client. */
-  held: boolean;
 }
 
 export function recordOf(job: Job<JobData>): JobRecord {
@@ -89,7 +79,6 @@ export function recordOf(job: Job<JobData>): JobRecord {
     attemptsStarted: job.attemptsStarted,
     maxAttempts: job.opts.attempts ?? 1,
     failedReason: job.failedReason,
-    held: isHeld(job),
   };
 }
 
@@ -105,24 +94,12 @@ export const SUMMARY_FIELDS = [
   'atm',
   'ats',
   'failedReason',
-  'delay',
 ] as const;
 
 /** A JobRecord from the SUMMARY_FIELDS of a job's hash (HMGET order); null when the hash is gone. */
 export function recordFromFields(id: string, fields: (string | null)[]): JobRecord | null {
-  const [
-    name,
-    opts,
-    timestamp,
-    processedOn,
-    finishedOn,
-    progress,
-    made,
-    atm,
-    ats,
-    failedReason,
-    delay,
-  ] = fields;
+  const [name, opts, timestamp, processedOn, finishedOn, progress, made, atm, ats, failedReason] =
+    fields;
   if (name === null || name === undefined || !timestamp) return null;
   const int = (text: string | null | undefined) => (text ? Number.parseInt(text, 10) : undefined);
   return {
@@ -136,7 +113,6 @@ export function recordFromFields(id: string, fields: (string | null)[]): JobReco
     attemptsStarted: int(ats) ?? 0,
     maxAttempts: Job.optsFromJSON(opts ?? undefined).attempts ?? 1,
     failedReason: failedReason ?? undefined,
-    held: isHeld({ delay: delay ?? undefined }),
   };
 }
 

@@ -36,16 +36,6 @@ export interface OffloadKeys {
   catalogVersion: string;
   /** String: the secret that signs job ids (see job-ids.ts), created once per deployment. */
   idSecret: string;
-  /** Sorted set: a tenant's held jobs of a queue (`createdAt:jobId`), by priority then arrival (see fair-share.ts). */
-  heldJobs(queue: string, tenant: string): string;
-  /** Set: tenants with held jobs on a queue. */
-  heldTenants(queue: string): string;
-  /** String: a counter ordering held jobs of equal priority by arrival. */
-  heldSequence(queue: string): string;
-  /** Sorted set: `jobId:tenant` of jobs dispatched or running on a queue → when they started (ms). */
-  runningJobs(queue: string): string;
-  /** Hash: worker id → `executors:maxRunningPerTenant:expiresAt (ms)` of the workers serving a queue. */
-  queueExecutors(queue: string): string;
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
@@ -65,10 +55,5 @@ export function offloadKeys(prefix: string): OffloadKeys {
     catalog: `${prefix}:catalog`,
     catalogVersion: `${prefix}:catalog:version`,
     idSecret: `${prefix}:id-secret`,
-    heldJobs: (queue, tenant) => `${prefix}:${queue}:fair:held:${tenant}`,
-    heldTenants: (queue) => `${prefix}:${queue}:fair:tenants`,
-    heldSequence: (queue) => `${prefix}:${queue}:fair:sequence`,
-    runningJobs: (queue) => `${prefix}:${queue}:fair:running`,
-    queueExecutors: (queue) => `${prefix}:${queue}:fair:executors`,
   };
 }

@@ -1,9 +1,6 @@
-import { randomUUID } from 'node:crypto';
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeFailure, JobFailure } from './failure.ts';
-import { FairShare, isHeld } from './fair-share.ts';
-import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import { offloadKeys } from './keys.ts';
@@ -64,8 +61,6 @@ export interface QueueWorkerOptions {
   concurrency: number;
   /** Finished jobs past these ages are swept away (JOB_RETENTION_*). */
   retention: Retention;
-  /** Most jobs of one tenant running on this queue at once (MAX_RUNNING_PER_TENANT); 0 = no limit. */
-  maxRunningPerTenant: number;
   run: JobRunner;
   onError?: (err: Error) => void;
 }
@@ -117,37 +112,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     });
   const forgetFailed = (job: Job<JobData>) =>
     settle(job, 0, options.retention.failedMs).catch(() => true);
-  const fairShare = new FairShare(redis, keys, queue);
-  const workerId = randomUUID();
-  /**
-   * Counts this worker's executors for the queue's dispatcher, and dispatches
-   * what they can take: at start, then every heartbeat, which also catches up
-   * on any dispatch missed (a submit whose dispatch failed, a dead worker's jobs
-   * no longer counted).
-   */
-  const register = () =>
-    fairShare
-      .dispatch({
-        registration: {
-          workerId,
-          executors: options.concurrency,
-          maxRunningPerTenant: options.maxRunningPerTenant,
-          ttlMs: HEARTBEAT_TTL_MS,
-        },
-      })
-      .catch((err: Error) => options.onError?.(err));
   const processor = async (job: Job<JobData>, token?: string) => {
-    const tenant = job.data.tenant;
-    const jobId = job.id as string;
-    await fairShare.started(tenant, jobId);
-    try {
-      return await runAttempt(job, token);
-    } finally {
-      // This executor is free: the next fair job goes to the wait list before BullMQ fetches from it.
-      await fairShare.dispatch({ ended: { tenant, jobId } }).catch(() => {});
-    }
-  };
-  const runAttempt = async (job: Job<JobData>, token?: string) => {
     const running: RunningJob = {
       id: job.id as string,
       task: job.data.task,
@@ -155,8 +120,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       timeoutMs: job.data.timeoutMs,
       attempt: job.attemptsMade + 1,
       fingerprint: job.data.fingerprint,
-      // A held job's delay only kept it for the dispatcher; it was queued from its creation.
-      queuedAt: job.timestamp + (isHeld({ delay: job.opts.delay }) ? 0 : (job.opts.delay ?? 0)),
+      queuedAt: job.timestamp + (job.opts.delay ?? 0),
       progress: (value) => {
         job.updateProgress(value).catch(() => {});
       },
@@ -207,10 +171,6 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     if (job?.finishedOn) void forgetFailed(job);
   });
 
-  void register();
-  const registration = setInterval(register, HEARTBEAT_EVERY_MS);
-  registration.unref();
-
   const sweeper = new Queue(queue, { connection: redis, prefix });
   sweeper.on('error', () => {});
   const sweep = setInterval(
@@ -231,8 +191,6 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     },
     close: async () => {
       clearInterval(sweep);
-      clearInterval(registration);
-      await fairShare.unregister(workerId).catch(() => {});
       await worker.close();
       await sweeper.close();
     },
