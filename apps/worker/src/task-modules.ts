@@ -3,7 +3,6 @@ import { registerHooks } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CatalogEntry } from '@offload/contract';
-import { createSchemaValidator } from '@offload/contract/json-schema';
 import {
   catalogEntryOf,
   isTaskDefinition,
@@ -174,6 +173,8 @@ export async function loadWorkerTasks(
       );
     });
     interpreter = ready.python || options.python;
+    // Loaded only for Python files: executor threads load this module too, and need no Ajv.
+    const { createSchemaValidator } = await import('@offload/contract/json-schema');
     const validator = createSchemaValidator();
     for (const raw of ready.tasks) {
       const checked = pythonTaskShape.safeParse(raw);
