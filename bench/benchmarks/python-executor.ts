@@ -2,6 +2,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { delimiter } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { builtInTasks } from '@offload/tasks';
+import { inheritedEnvironment } from '../../apps/worker/src/env.ts';
 import { ExecutorPool } from '../../apps/worker/src/executor-pool.ts';
 import { PYTHON_SDK, pythonBackend } from '../../apps/worker/src/python-executor.ts';
 import { BUILTIN_MODULE } from '../../apps/worker/src/task-modules.ts';
@@ -34,6 +35,7 @@ const python = (size: number) =>
         files: [TASKS_FILE],
         cwd,
         python: PYTHON,
+        environment: inheritedEnvironment(),
         tasks: ['bench.py-noop', 'bench.py-spin'],
       }),
     ],

@@ -20,6 +20,8 @@ const schema = z.object({
         .filter(Boolean);
       return entries.length > 0 ? entries : [BUILTIN_MODULE];
     }),
+  /** Folders Python tasks import from, besides their own; the worker puts the `offload` package in front. */
+  PYTHONPATH: z.string().optional(),
   /** The Python interpreter that runs the Python task files of OFFLOAD_TASKS (3.11 or newer). */
   OFFLOAD_PYTHON: z.string().min(1).default('python3'),
   /** Executors per worker process (threads; Python processes for Python tasks); each runs one job at a time. */
@@ -64,4 +66,9 @@ export type WorkerEnv = z.infer<typeof schema>;
 
 export function loadWorkerEnv(source: NodeJS.ProcessEnv = process.env): WorkerEnv {
   return parseEnv(schema, 'worker', source);
+}
+
+/** The environment a child process of the worker (a Python executor) inherits. */
+export function inheritedEnvironment(source: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...source };
 }

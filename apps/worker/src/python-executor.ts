@@ -30,6 +30,9 @@ export interface PythonOptions {
   python: string;
   /** Address-space cap of each process, MB (RLIMIT_AS). */
   memoryLimitMb?: number;
+  /** The environment executors inherit (env.ts inheritedEnvironment), and PYTHONPATH from it. */
+  environment: NodeJS.ProcessEnv;
+  pythonPath?: string | undefined;
 }
 
 /** What `ready` carries from a Python executor: its tasks, with the file that declared each, and its interpreter. */
@@ -71,8 +74,8 @@ export function launchPython(
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     env: {
-      ...process.env,
-      PYTHONPATH: [PYTHON_SDK, process.env.PYTHONPATH].filter(Boolean).join(delimiter),
+      ...options.environment,
+      PYTHONPATH: [PYTHON_SDK, options.pythonPath].filter(Boolean).join(delimiter),
       ...(options.memoryLimitMb && { OFFLOAD_EXECUTOR_MEMORY_MB: String(options.memoryLimitMb) }),
     },
   });

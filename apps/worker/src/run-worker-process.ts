@@ -7,7 +7,7 @@ import {
   retentionFrom,
 } from '@offload/queue';
 import { pino } from 'pino';
-import { loadWorkerEnv } from './env.ts';
+import { inheritedEnvironment, loadWorkerEnv } from './env.ts';
 import { ExecutorPool } from './executor-pool.ts';
 import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { pythonBackend } from './python-executor.ts';
@@ -29,7 +29,13 @@ export async function runWorkerProcess(): Promise<void> {
 
   // Every module loads before anything starts: a worker serves all of them or none.
   const cwd = process.cwd();
-  const python = { cwd, python: env.OFFLOAD_PYTHON, memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB };
+  const python = {
+    cwd,
+    python: env.OFFLOAD_PYTHON,
+    memoryLimitMb: env.WORKER_EXECUTOR_MEMORY_MB,
+    environment: inheritedEnvironment(),
+    pythonPath: env.PYTHONPATH,
+  };
   const tasks = await loadWorkerTasks(env.OFFLOAD_TASKS, python).catch((err: Error) => {
     if (!(err instanceof TaskModuleError)) throw err;
     logger.fatal(err.message);

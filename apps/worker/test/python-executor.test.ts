@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isAlive as alive, waitFor } from '../../../tests/support/processes.ts';
 import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
+import { inheritedEnvironment } from '../src/env.ts';
 import { ExecutorPool } from '../src/executor-pool.ts';
 import { pythonBackend } from '../src/python-executor.ts';
 import { failureOf, job } from './executions.ts';
@@ -49,6 +50,7 @@ const start = (size = 1, memoryLimitMb?: number, maxResultBytes?: number) =>
         files: [PYTHON_TEST_TASKS],
         cwd: process.cwd(),
         python: PYTHON,
+        environment: inheritedEnvironment(),
         tasks: TASKS,
         ...(memoryLimitMb && { memoryLimitMb }),
       }),
