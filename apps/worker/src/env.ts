@@ -56,6 +56,12 @@ const schema = z.object({
     .int()
     .min(1024)
     .default(16 * 1024 * 1024),
+  /**
+   * Most jobs of one tenant running at once on one queue, across the fleet; its
+   * other jobs wait while it is at the cap, even with executors free. 0: no cap.
+   * Set it alike on every worker; when live workers differ, the smallest applies.
+   */
+  MAX_RUNNING_PER_TENANT: z.coerce.number().int().min(0).default(0),
   /** Port of this process' GET /metrics; unset: the first free port from 9464, so the nth worker on a machine usually has 9464 + n - 1. */
   WORKER_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   /** Interface /metrics listens on; 0.0.0.0 lets a Prometheus on another machine or container scrape it. */

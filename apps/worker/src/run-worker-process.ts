@@ -93,6 +93,7 @@ export async function runWorkerProcess(): Promise<void> {
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
     retention: retentionFrom(env),
+    maxRunningPerTenant: env.MAX_RUNNING_PER_TENANT,
     onAttemptEnd: metrics.attemptEnded,
   });
   // Metrics are for watching: a worker without them still serves its queues.

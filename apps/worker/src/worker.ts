@@ -40,6 +40,8 @@ export interface WorkerDeps {
   shutdownGraceMs: number;
   /** How long finished jobs are kept before this worker sweeps them (JOB_RETENTION_*). */
   retention: Retention;
+  /** Most jobs of one tenant running on a queue at once, fleet-wide (MAX_RUNNING_PER_TENANT); 0 = no limit. */
+  maxRunningPerTenant: number;
   /** Told when an attempt ends, for metrics; also recorded in the dashboard's history. */
   onAttemptEnd?: (attempt: FinishedAttempt) => void;
 }
@@ -194,6 +196,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       prefix: keys.prefix,
       queue,
       retention: deps.retention,
+      maxRunningPerTenant: deps.maxRunningPerTenant,
       concurrency: pool.size,
       run: runnerFor(queue),
       onError,

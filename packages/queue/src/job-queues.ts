@@ -9,6 +9,7 @@ import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
+import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
 import { submitIdempotently } from './idempotency.ts';
@@ -98,6 +99,7 @@ interface CanceledRecord {
 export class JobQueues {
   readonly keys: OffloadKeys;
   private readonly queues = new Map<string, Queue<JobData>>();
+  private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly feed: JobFeed;
   private readonly tenantJobs: TenantJobs;
@@ -152,45 +154,72 @@ export class JobQueues {
       });
       queue.on('error', () => {});
       this.queues.set(name, queue);
+      this.fairShares.set(name, new FairShare(this.redis, this.keys, name));
       this.feed.add(name);
     }
   }
 
-  /** Adds the job; throws QueueQuotaExceededError when its tenant has too many unfinished jobs. */
+  /**
+   * Adds the job; throws QueueQuotaExceededError when its tenant has too many
+   * unfinished jobs. A job without a delay goes to BullMQ's wait list, or is
+   * held for fair share while other tenants' jobs wait (see fair-share.ts).
+   */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
     this.useQueues([request.queue]);
     const queue = this.queues.get(request.queue) as Queue<JobData>;
+    const fairShare = this.fairShares.get(request.queue) as FairShare;
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
     const jobId = givenId ?? (await this.ids()).issue(request.tenant);
+    // The tenant first: fair-share.ts reads it from the start of the data's JSON.
     const data: JobData = {
+      tenant: request.tenant,
       task: request.task,
       input: request.input,
-      tenant: request.tenant,
       timeoutMs: request.timeoutMs,
       ...(request.fingerprint && { fingerprint: request.fingerprint }),
     };
+    const createdAt = Date.now();
+    let held = false;
     const job = await guardRedis(this.redis, async () => {
-      await this.tenantJobs.reserve(
-        request.tenant,
-        jobId,
-        request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
-      );
+      // Both at once, one round trip: a job held but refused by its quota is unheld below.
+      const [reserved, admitted] = await Promise.allSettled([
+        this.tenantJobs.reserve(
+          request.tenant,
+          jobId,
+          request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
+        ),
+        request.delayMs
+          ? false
+          : fairShare.admit(request.tenant, jobId, createdAt, request.priority),
+      ]);
+      held = admitted.status === 'fulfilled' && admitted.value;
+      const unhold = () => held && fairShare.unhold(request.tenant, jobId, createdAt);
+      if (reserved.status === 'rejected') {
+        await Promise.resolve(unhold()).catch(() => {});
+        throw reserved.reason;
+      }
       try {
+        if (admitted.status === 'rejected') throw admitted.reason;
         return await queue.add(request.task, data, {
           jobId,
+          timestamp: createdAt,
           attempts: request.attempts,
           backoff: request.backoff,
           ...(request.priority !== undefined && { priority: request.priority }),
-          ...(request.delayMs ? { delay: request.delayMs } : {}),
+          ...(held ? { delay: HELD_DELAY_MS } : request.delayMs ? { delay: request.delayMs } : {}),
         });
       } catch (err) {
-        await this.tenantJobs.release(request.tenant, jobId).catch(() => {});
+        await Promise.all([this.tenantJobs.release(request.tenant, jobId), unhold()]).catch(
+          () => {},
+        );
         throw err;
       }
     }).catch((err: unknown) => {
       if (err instanceof RedisOutOfMemoryError) this.refusedForMemoryAt = Date.now();
       throw err;
     });
+    // Accepted whatever happens now: a refill that fails here is made by the workers' next beat.
+    if (held) await fairShare.refill().catch(() => {});
     return toJobView(job, request.delayMs ? 'delayed' : 'queued');
   }
 
@@ -370,6 +399,12 @@ export class JobQueues {
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it, and its data stays held.
       const removed = found.queue ? (await found.queue.remove(id).catch(() => 0)) === 1 : true;
+      if (found.queue && found.record?.held) {
+        await this.fairShares
+          .get(found.queue.name)
+          ?.unhold(owner, id, found.record.timestamp)
+          .catch(() => {});
+      }
       await settleJob(this.redis, this.keys, record.tenant, id, {
         resultBytes: 0,
         until: Date.now() + this.retention.failedMs,
@@ -474,7 +509,12 @@ export class JobQueues {
     id: string,
     tenant: string | null,
     options: { result: boolean },
-  ): Promise<{ summary: JobSummary; result: unknown; queue?: Queue<JobData> } | null> {
+  ): Promise<{
+    summary: JobSummary;
+    result: unknown;
+    queue?: Queue<JobData>;
+    record?: JobRecord;
+  } | null> {
     // An id this tenant was never issued (its HMAC tag says so) reads nothing from Redis; one it
     // was issued names a job of that tenant, so the job's own data need not be read to check.
     if (!(await this.mayOwn(id, tenant))) return null;
@@ -498,13 +538,13 @@ export class JobQueues {
       const finished = bullState === 'completed' || bullState === 'failed';
       const record = finished ? await this.recordIn(queue, id) : found.record;
       if (!record) return null;
-      const state = publicState(bullState, record.failedReason);
+      const state = publicState(bullState, record.failedReason, record.held);
       if (!state) return null;
       const result =
         state === 'completed' && options.result
           ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
           : null;
-      return { summary: toJobSummary(record, state), result, queue };
+      return { summary: toJobSummary(record, state), result, queue, record };
     });
   }
 

@@ -1,6 +1,7 @@
 import { isFinal, type JobState, type JobSummary, type JobView } from '@offload/contract';
 import { Job } from 'bullmq';
 import { decodeFailure } from './failure.ts';
+import { isHeld } from './fair-share.ts';
 
 /** What a job carries in Redis besides BullMQ's own fields. */
 export interface JobData {
@@ -14,15 +15,22 @@ export interface JobData {
   fingerprint?: string;
 }
 
-/** BullMQ state names (as `Job.getState` answers) → public state. The one such mapping. */
-export function publicState(bullState: string, failedReason: string | undefined): JobState | null {
+/**
+ * BullMQ state names (as `Job.getState` answers) → public state. The one such
+ * mapping. A held job (see fair-share.ts) is delayed to BullMQ but queued to its owner.
+ */
+export function publicState(
+  bullState: string,
+  failedReason: string | undefined,
+  held = false,
+): JobState | null {
   switch (bullState) {
     case 'waiting':
     case 'prioritized':
     case 'waiting-children':
       return 'queued';
     case 'delayed':
-      return 'delayed';
+      return held ? 'queued' : 'delayed';
     case 'active':
       return 'running';
     case 'completed':
@@ -65,6 +73,8 @@ export interface JobRecord {
   attemptsStarted: number;
   maxAttempts: number;
   failedReason?: string | undefined;
+  /** Held by the fair-share dispatcher: delayed in BullMQ, queued to its client. */
+  held: boolean;
 }
 
 export function recordOf(job: Job<JobData>): JobRecord {
@@ -79,6 +89,7 @@ export function recordOf(job: Job<JobData>): JobRecord {
     attemptsStarted: job.attemptsStarted,
     maxAttempts: job.opts.attempts ?? 1,
     failedReason: job.failedReason,
+    held: isHeld(job),
   };
 }
 
@@ -94,12 +105,24 @@ export const SUMMARY_FIELDS = [
   'atm',
   'ats',
   'failedReason',
+  'delay',
 ] as const;
 
 /** A JobRecord from the SUMMARY_FIELDS of a job's hash (HMGET order); null when the hash is gone. */
 export function recordFromFields(id: string, fields: (string | null)[]): JobRecord | null {
-  const [name, opts, timestamp, processedOn, finishedOn, progress, made, atm, ats, failedReason] =
-    fields;
+  const [
+    name,
+    opts,
+    timestamp,
+    processedOn,
+    finishedOn,
+    progress,
+    made,
+    atm,
+    ats,
+    failedReason,
+    delay,
+  ] = fields;
   if (name === null || name === undefined || !timestamp) return null;
   const int = (text: string | null | undefined) => (text ? Number.parseInt(text, 10) : undefined);
   return {
@@ -113,6 +136,7 @@ export function recordFromFields(id: string, fields: (string | null)[]): JobReco
     attemptsStarted: int(ats) ?? 0,
     maxAttempts: Job.optsFromJSON(opts ?? undefined).attempts ?? 1,
     failedReason: failedReason ?? undefined,
+    held: isHeld({ delay: delay ?? undefined }),
   };
 }
 

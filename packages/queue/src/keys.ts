@@ -36,6 +36,16 @@ export interface OffloadKeys {
   catalogVersion: string;
   /** String: the secret that signs job ids (see job-ids.ts), created once per deployment. */
   idSecret: string;
+  /** Hash: a queue's fair-share state: `lane` (the tenant whose jobs go straight to the wait list), `cap` and `capUntil` (MAX_RUNNING_PER_TENANT as live workers publish it), `sequence`, `reconciled` (see fair-share.ts). */
+  fairState(queue: string): string;
+  /** Sorted set: a tenant's held jobs of a queue (`createdAt:jobId`), by priority then arrival. */
+  heldJobs(queue: string, tenant: string): string;
+  /** Set: tenants with held jobs on a queue. */
+  heldTenants(queue: string): string;
+  /** Sorted set: `jobId:tenant` of jobs dispatched or running on a queue → when they were counted (ms). */
+  runningJobs(queue: string): string;
+  /** Hash: tenant → how many of its jobs runningJobs holds. */
+  runningCounts(queue: string): string;
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
@@ -55,5 +65,10 @@ export function offloadKeys(prefix: string): OffloadKeys {
     catalog: `${prefix}:catalog`,
     catalogVersion: `${prefix}:catalog:version`,
     idSecret: `${prefix}:id-secret`,
+    fairState: (queue) => `${prefix}:${queue}:fair`,
+    heldJobs: (queue, tenant) => `${prefix}:${queue}:fair:held:${tenant}`,
+    heldTenants: (queue) => `${prefix}:${queue}:fair:tenants`,
+    runningJobs: (queue) => `${prefix}:${queue}:fair:running`,
+    runningCounts: (queue) => `${prefix}:${queue}:fair:counts`,
   };
 }

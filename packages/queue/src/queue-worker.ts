@@ -1,6 +1,8 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { encodeFailure, JobFailure } from './failure.ts';
+import { FairShare, isHeld } from './fair-share.ts';
+import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import { offloadKeys } from './keys.ts';
@@ -61,6 +63,8 @@ export interface QueueWorkerOptions {
   concurrency: number;
   /** Finished jobs past these ages are swept away (JOB_RETENTION_*). */
   retention: Retention;
+  /** Most jobs of one tenant running on this queue at once (MAX_RUNNING_PER_TENANT); 0 = no limit. */
+  maxRunningPerTenant: number;
   run: JobRunner;
   onError?: (err: Error) => void;
 }
@@ -112,7 +116,24 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     });
   const forgetFailed = (job: Job<JobData>) =>
     settle(job, 0, options.retention.failedMs).catch(() => true);
+  const fairShare = new FairShare(redis, keys, queue);
+  /** Publishes this worker's cap and lets held jobs catch up on a dispatch missed (a submit that failed after adding). */
+  const beat = () =>
+    fairShare
+      .beat(options.maxRunningPerTenant, HEARTBEAT_TTL_MS)
+      .catch((err: Error) => options.onError?.(err));
   const processor = async (job: Job<JobData>, token?: string) => {
+    const { tenant } = job.data;
+    const jobId = job.id as string;
+    /**
+     * Fair share learns when the job starts and when its attempt ends, without
+     * waiting for Redis: both go out on the worker's one connection, which
+     * BullMQ shares and Redis serves in order, so the end is recorded (and the
+     * fairest next job put at the front) before the calls awaited after it
+     * (settle, BullMQ's own end of the job and its fetch of the next one).
+     */
+    const fair = (call: Promise<void>) => void call.catch((err: Error) => options.onError?.(err));
+    fair(fairShare.started(tenant, jobId));
     const running: RunningJob = {
       id: job.id as string,
       task: job.data.task,
@@ -120,7 +141,8 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       timeoutMs: job.data.timeoutMs,
       attempt: job.attemptsMade + 1,
       fingerprint: job.data.fingerprint,
-      queuedAt: job.timestamp + (job.opts.delay ?? 0),
+      // A held job's delay only kept it for the dispatcher; it was queued from its creation.
+      queuedAt: job.timestamp + (isHeld({ delay: job.opts.delay }) ? 0 : (job.opts.delay ?? 0)),
       progress: (value) => {
         job.updateProgress(value).catch(() => {});
       },
@@ -129,7 +151,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       },
     };
     try {
-      const { result, bytes } = await options.run(running);
+      const { result, bytes } = await options
+        .run(running)
+        .finally(() => fair(fairShare.ended(tenant, jobId)));
       if (!(await settle(job, bytes, options.retention.completedMs).catch(() => true))) {
         throw new JobFailure(
           'result_too_large',
@@ -171,6 +195,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     if (job?.finishedOn) void forgetFailed(job);
   });
 
+  void beat();
+  const beats = setInterval(beat, HEARTBEAT_EVERY_MS);
+  beats.unref();
+
   const sweeper = new Queue(queue, { connection: redis, prefix });
   sweeper.on('error', () => {});
   const sweep = setInterval(
@@ -191,6 +219,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     },
     close: async () => {
       clearInterval(sweep);
+      clearInterval(beats);
       await worker.close();
       await sweeper.close();
     },

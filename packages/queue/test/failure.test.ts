@@ -33,6 +33,7 @@ describe('public states', () => {
     expect(publicState('prioritized', undefined)).toBe('queued');
     expect(publicState('waiting-children', undefined)).toBe('queued');
     expect(publicState('delayed', undefined)).toBe('delayed');
+    expect(publicState('delayed', undefined, true)).toBe('queued');
     expect(publicState('active', undefined)).toBe('running');
     expect(publicState('completed', undefined)).toBe('completed');
     expect(publicState('failed', encodeFailure('timeout', 'x'))).toBe('failed');
