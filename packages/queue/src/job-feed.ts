@@ -27,6 +27,26 @@ interface Followed {
   unread: boolean;
 }
 
+/** Followers told of an update before the API's other requests get a turn (see notify). */
+const NOTIFY_BATCH = 10;
+
+/**
+ * Tells each listener, NOTIFY_BATCH at a time with a turn of the event loop
+ * between batches: a thousand streams of one job each write an event after
+ * an update, and in one go that would hold every other request of the
+ * process (another tenant's GET) until the last write.
+ */
+async function notify(
+  listeners: Iterable<(update: JobUpdate) => void>,
+  update: JobUpdate,
+): Promise<void> {
+  let told = 0;
+  for (const listener of [...listeners]) {
+    listener(update);
+    if (++told % NOTIFY_BATCH === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 /** BullMQ events after which a job is finished (or gone): read even for followers of the finish only. */
 const FINISHING = ['completed', 'failed', 'removed'] as const;
 const CHANGING = ['active', 'progress', 'delayed', 'waiting'] as const;
@@ -132,7 +152,7 @@ export class JobFeed {
         for (;;) {
           job.stale = false;
           const view = await this.read(jobId);
-          for (const listener of job.listeners.keys()) listener({ view });
+          await notify(job.listeners.keys(), { view });
           if (!job.stale) return view;
         }
       } catch (error) {

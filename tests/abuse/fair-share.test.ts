@@ -100,7 +100,8 @@ describe('fair share', () => {
     ).length;
     console.log(
       `fair share: B's job started ${delayMs} ms after its submit, behind 40 × 300 ms jobs of A on 2 executors ` +
-        `(${aDoneBeforeB} of A's jobs finished before it); longest stretch with an executor idle before it: ${gap} ms`,
+        `(${aDoneBeforeB} of A's jobs finished before it); longest stretch with an executor idle before it: ${gap} ms. ` +
+        `First in, first out (before fair share) it would have waited for A's ${backlog.length - 2} queued jobs: about ${((backlog.length - 2) * 300) / 2} ms`,
     );
     expect(delayMs).toBeLessThanOrEqual(1000);
     // Both executors stayed busy with A's jobs until B's job came: no executor was kept idle.
