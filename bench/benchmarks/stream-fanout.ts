@@ -1,4 +1,3 @@
-import { Agent, request } from 'node:http';
 import { Queue } from 'bullmq';
 import type { Benchmark } from '../lib/benchmark.ts';
 import { HttpClient, type OpenLoopResult, openLoop } from '../lib/http-client.ts';
@@ -16,8 +15,6 @@ const RATE = 200;
 const STREAMER = { tenant: 'streamer', key: 'bench-streamer-key-0123456789' };
 const OTHER = { tenant: 'other', key: 'bench-other-key-0123456789' };
 const HOUR_MS = 3_600_000;
-/** Streams opened at once: a thousand snapshot reads at once would measure the opening, not the following. */
-const OPEN_AT_ONCE = 50;
 
 type Condition = 'none' | 'one' | 'many';
 const CONDITIONS: readonly Condition[] = ['none', 'one', 'many'];
@@ -29,46 +26,6 @@ interface Sample {
   /** Events BullMQ recorded for the job in that time (active, progress…, completed). */
   jobEvents: number;
   get: OpenLoopResult;
-}
-
-/** An open event stream: resolves `done` with the events it saw once it ends. */
-function openStream(url: URL, agent: Agent, id: string): Promise<{ done: Promise<number> }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        agent,
-        host: url.hostname,
-        port: url.port,
-        path: `/v1/jobs/${id}/events`,
-        headers: { authorization: `Bearer ${STREAMER.key}` },
-      },
-      (res) => {
-        if (res.statusCode !== 200) {
-          reject(new Error(`stream answered ${res.statusCode}`));
-          res.resume();
-          return;
-        }
-        let events = 0;
-        let tail = '';
-        const done = new Promise<number>((end) => {
-          res.on('data', (chunk: Buffer) => {
-            const text = tail + chunk.toString();
-            events += text.match(/^event: /gm)?.length ?? 0;
-            // An event line cut by the chunk's end is counted with the next chunk.
-            const lastBreak = text.lastIndexOf('\n');
-            tail = text.slice(lastBreak + 1);
-            events -= tail.match(/^event: /gm)?.length ?? 0;
-          });
-          res.on('end', () => end(events));
-          res.on('error', () => end(events));
-        });
-        // The snapshot arrived: the stream is open and followed.
-        res.once('data', () => resolve({ done }));
-      },
-    );
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 async function commandsProcessed(stack: BenchStack): Promise<number> {
@@ -98,7 +55,6 @@ export const streamFanout: Benchmark = {
     const streamer = new HttpClient(api.url, 64, { authorization: `Bearer ${STREAMER.key}` });
     const other = new HttpClient(api.url, 64, { authorization: `Bearer ${OTHER.key}` });
     const queue = new Queue('default', { connection: stack.redis, prefix });
-    const agent = new Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
     const probe = await other.json<{ id: string }>('POST', '/v1/jobs', {
       task: 'cpu.burn',
       input: { ms: 0 },
@@ -113,15 +69,20 @@ export const streamFanout: Benchmark = {
         input: { ms: burnMs },
         options: { delayMs: HOUR_MS },
       });
-      const streams: { done: Promise<number> }[] = [];
-      while (streams.length < FOLLOWERS[condition]) {
-        const batch = Math.min(OPEN_AT_ONCE, FOLLOWERS[condition] - streams.length);
-        streams.push(
-          ...(await Promise.all(
-            Array.from({ length: batch }, () => openStream(new URL(api.url), agent, job.id)),
-          )),
-        );
-      }
+      // The streams live in a process of their own: reading their events must not delay the GETs timed here.
+      const followers =
+        FOLLOWERS[condition] > 0
+          ? await stack.startFixture(
+              'bench/fixtures/stream-followers.ts',
+              {
+                FOLLOW_URL: api.url,
+                FOLLOW_KEY: STREAMER.key,
+                FOLLOW_JOB: job.id,
+                FOLLOW_STREAMS: String(FOLLOWERS[condition]),
+              },
+              /streams open/,
+            )
+          : null;
       const eventsKey = `${prefix}:default:events`;
       const [lastEvent] = await stack.redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
       const before = await commandsProcessed(stack);
@@ -135,9 +96,13 @@ export const streamFanout: Benchmark = {
             warmupMs: 500,
           })
         : null;
-      const seen = await Promise.all(streams.map((s) => s.done));
-      if (seen.some((n) => n < 3))
-        throw new Error(`a stream ended early: ${Math.min(...seen)} events`);
+      if (followers) {
+        const fewest = Number(
+          (await followers.process.waitForLine(/streams done/, burnMs + 60_000)).split(' ').at(-1),
+        );
+        if (!(fewest >= 3)) throw new Error(`a stream ended early: ${fewest} events`);
+        await followers.stop();
+      }
       // A long-poll, not a poll: its few commands do not blur the count.
       await finished(streamer, job.id);
       const commands = (await commandsProcessed(stack)) - before;
@@ -174,7 +139,6 @@ export const streamFanout: Benchmark = {
         for (const condition of order) pooled[condition].push(await measure(condition));
       }
     } finally {
-      agent.destroy();
       streamer.close();
       other.close();
       await queue.close();
