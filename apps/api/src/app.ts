@@ -378,9 +378,20 @@ async function batchTasks(
     for (const e of itemErrors)
       errors.push({ ...e, path: `jobs.${i}${e.path ? `.${e.path}` : ''}` });
   };
+  // Each name looked up once: a name the catalog lacks makes it re-read (at most every 100 ms).
+  const names = [...new Set(items.map((item) => item.task))];
+  const known = new Set(
+    (
+      await Promise.all(names.map(async (name) => ((await catalog.find(name)) ? name : null)))
+    ).filter((name) => name !== null),
+  );
   const keys = new Map<string, number>();
   for (const [i, item] of items.entries()) {
     const { idempotencyKey, ...body } = item;
+    if (!known.has(body.task)) {
+      fail(i, 'unknown_task', [{ path: 'task', message: 'unknown task' }]);
+      continue;
+    }
     try {
       found.push(await taskFor(catalog, body, defaultMaxInputBytes));
     } catch (err) {

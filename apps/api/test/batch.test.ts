@@ -80,6 +80,15 @@ describe('POST /v1/jobs/batch', () => {
     expect(unknown.body.code).toBe('unknown_task');
     expect(unknown.body.errors.map((e: Body) => e.path)).toEqual(['jobs.1.task']);
 
+    // A thousand jobs of a task nobody runs: answered at once, not a catalog read per job.
+    const started = Date.now();
+    const unknowns = await batch(
+      Array.from({ length: 1000 }, () => ({ task: 'no.such', input: {} })),
+    );
+    expect(unknowns.status).toBe(422);
+    expect(unknowns.body.errors).toHaveLength(20);
+    expect(Date.now() - started).toBeLessThan(5000);
+
     const envelope = await batch([primes(100), { task: 'primes.count' }]);
     expect(envelope.status).toBe(422);
     expect(envelope.body.errors.map((e: Body) => e.path)).toContain('jobs.1.input');
