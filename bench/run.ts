@@ -3,12 +3,14 @@ import { rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { apiLatency } from './benchmarks/api-latency.ts';
+import { batchSubmit } from './benchmarks/batch-submit.ts';
 import { cpuScaling } from './benchmarks/cpu-scaling.ts';
 import { e2eThroughput } from './benchmarks/e2e-throughput.ts';
 import { executorOverhead } from './benchmarks/executor-overhead.ts';
 import { memory } from './benchmarks/memory.ts';
 import { pickupLatency } from './benchmarks/pickup-latency.ts';
 import { pythonExecutor } from './benchmarks/python-executor.ts';
+import { redisCost } from './benchmarks/redis-cost.ts';
 import { streamFanout } from './benchmarks/stream-fanout.ts';
 import type { BenchContext, Benchmark } from './lib/benchmark.ts';
 import {
@@ -45,6 +47,8 @@ const BENCHMARKS: readonly Benchmark[] = [
   pythonExecutor,
   streamFanout,
   memory,
+  redisCost,
+  batchSubmit,
 ];
 
 const args = process.argv.slice(2);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { ApiError, problemResponse } from '@offload/problem';
+import type { FieldError } from '@offload/contract';
+import { ApiError, type ErrorCode, problemResponse } from '@offload/problem';
 import {
   IdempotencyConflictError,
   InvalidCursorError,
@@ -33,6 +34,7 @@ import {
   listJobsRoute,
   metricsRoute,
   readyRoute,
+  submitBatchRoute,
   submitJobRoute,
   tasksRoute,
 } from './routes.ts';
@@ -145,32 +147,41 @@ export function createApp(deps: AppDeps) {
       },
       async (c) => {
         const body = c.req.valid('json');
-        const { task, inputBytes } = await taskFor(catalog, body, deps.maxInputBytes);
-        const { info } = task;
-        const options = body.options ?? {};
-        const request = {
-          task: info.name,
-          queue: info.queue,
-          input: body.input,
-          inputBytes,
-          tenant: c.get('caller').tenant,
-          timeoutMs: options.timeoutMs ?? info.defaults.timeoutMs,
-          attempts: options.attempts ?? info.defaults.attempts,
-          backoff: info.defaults.backoff,
-          fingerprint: info.fingerprint,
-          ...(options.priority !== undefined && { priority: options.priority }),
-          ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
-        };
+        const found = await taskFor(catalog, body, deps.maxInputBytes);
+        const request = submitRequest(body, found, c.get('caller').tenant);
         const key = c.req.valid('header')[idempotencyKeyHeader];
         const { view, created } = await submitOrQuota(() =>
           key === undefined
             ? jobs.submitJob(request).then((v) => ({ view: v, created: true }))
-            : jobs.submitJobOnce(request, key, sha256(canonicalJson(body))),
+            : jobs.submitJobOnce(request, key, requestHash(body)),
         );
         c.header('Location', `/v1/jobs/${view.id}`);
         if (!created) return c.json(view, 200);
-        metrics.jobSubmitted(info.name);
+        metrics.jobSubmitted(request.task);
         return c.json(view, 202);
+      },
+    )
+    .openapi(
+      {
+        ...submitBatchRoute,
+        middleware: [jsonBody({ maxBytes: deps.maxBodyBytes, maxDepth: deps.maxJsonDepth })],
+      },
+      async (c) => {
+        const items = c.req.valid('json').jobs;
+        const found = await batchTasks(catalog, items, deps.maxInputBytes);
+        const tenant = c.get('caller').tenant;
+        const answers = await submitOrQuota(() =>
+          jobs.submitBatch(
+            items.map(({ idempotencyKey, ...body }, i) => ({
+              request: submitRequest(body, found[i] as FoundTask, tenant),
+              ...(idempotencyKey !== undefined && {
+                idempotency: { key: idempotencyKey, requestHash: requestHash(body) },
+              }),
+            })),
+          ),
+        );
+        for (const { view, created } of answers) if (created) metrics.jobSubmitted(view.task);
+        return c.json({ jobs: answers.map((answer) => answer.view) }, 202);
       },
     )
     .openapi(listJobsRoute, async (c) => {
@@ -319,6 +330,90 @@ async function unknownTask(catalog: TaskCatalog, name: string): Promise<ApiError
   return new ApiError('unknown_task', `No task is named "${name}". ${known}`, [
     { path: 'task', message: 'unknown task' },
   ]);
+}
+
+type FoundTask = Awaited<ReturnType<typeof taskFor>>;
+
+/** What the queue adds for a valid request: the task's defaults under the request's options. */
+function submitRequest(body: JobRequest, { task, inputBytes }: FoundTask, tenant: string) {
+  const { info } = task;
+  const options = body.options ?? {};
+  return {
+    task: info.name,
+    queue: info.queue,
+    input: body.input,
+    inputBytes,
+    tenant,
+    timeoutMs: options.timeoutMs ?? info.defaults.timeoutMs,
+    attempts: options.attempts ?? info.defaults.attempts,
+    backoff: info.defaults.backoff,
+    fingerprint: info.fingerprint,
+    ...(options.priority !== undefined && { priority: options.priority }),
+    ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
+  };
+}
+
+/** What an Idempotency-Key compares: the job request (task, input, options), whatever its key order. */
+function requestHash(body: JobRequest): string {
+  return sha256(canonicalJson(body));
+}
+
+/**
+ * Every item's task, or one problem for the whole batch: each invalid item's
+ * errors with its place in the path (`jobs.3.input.below`), and a key that
+ * repeats within the batch. The code is the items' own when they share one.
+ */
+async function batchTasks(
+  catalog: TaskCatalog,
+  items: readonly (JobRequest & { idempotencyKey?: string | undefined })[],
+  defaultMaxInputBytes: number,
+): Promise<FoundTask[]> {
+  const found: FoundTask[] = [];
+  const errors: FieldError[] = [];
+  const codes = new Set<ErrorCode>();
+  let invalid = 0;
+  const fail = (i: number, code: ErrorCode, itemErrors: readonly FieldError[]) => {
+    invalid++;
+    codes.add(code);
+    for (const e of itemErrors)
+      errors.push({ ...e, path: `jobs.${i}${e.path ? `.${e.path}` : ''}` });
+  };
+  // Each name looked up once: a name the catalog lacks makes it re-read (at most every 100 ms).
+  const names = [...new Set(items.map((item) => item.task))];
+  const known = new Set(
+    (
+      await Promise.all(names.map(async (name) => ((await catalog.find(name)) ? name : null)))
+    ).filter((name) => name !== null),
+  );
+  const keys = new Map<string, number>();
+  for (const [i, item] of items.entries()) {
+    const { idempotencyKey, ...body } = item;
+    if (!known.has(body.task)) {
+      fail(i, 'unknown_task', [{ path: 'task', message: 'unknown task' }]);
+      continue;
+    }
+    try {
+      found.push(await taskFor(catalog, body, defaultMaxInputBytes));
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      fail(i, err.code, err.errors?.length ? err.errors : [{ path: '', message: err.message }]);
+      continue;
+    }
+    if (idempotencyKey === undefined) continue;
+    const first = keys.get(idempotencyKey);
+    if (first === undefined) keys.set(idempotencyKey, i);
+    else {
+      fail(i, 'validation_failed', [
+        { path: 'idempotencyKey', message: `repeats the key of jobs.${first}` },
+      ]);
+    }
+  }
+  if (invalid === 0) return found;
+  throw new ApiError(
+    codes.size === 1 ? ([...codes][0] as ErrorCode) : 'validation_failed',
+    `${invalid} of ${items.length} jobs are invalid; none was added`,
+    errors.slice(0, MAX_FIELD_ERRORS),
+  );
 }
 
 /** The task of a well-formed request whose input fits its size bound and its published schema. */

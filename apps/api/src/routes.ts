@@ -1,7 +1,15 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { JobPage, JobView, Problem, TaskList } from '@offload/contract';
 import { ERROR_STATUS, type ErrorCode } from '@offload/problem';
-import { getJobQuery, jobIdParams, jobRequestSchema, listJobsQuery } from './schemas.ts';
+import {
+  batchRequestSchema,
+  getJobQuery,
+  idempotencyKeySchema,
+  jobIdParams,
+  jobRequestSchema,
+  listJobsQuery,
+  MAX_BATCH_JOBS,
+} from './schemas.ts';
 
 /**
  * The routes of the HTTP API as OpenAPI operations. Each is registered with
@@ -118,16 +126,10 @@ export const submitJobRoute = createRoute({
   ...v1,
   request: {
     headers: z.object({
-      [idempotencyKeyHeader]: z
-        .string()
-        .min(1)
-        .max(255)
-        .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
-        .optional()
-        .openapi({
-          description: 'Makes retries safe: kept 24 h per tenant',
-          example: 'order-1234-render',
-        }),
+      [idempotencyKeyHeader]: idempotencyKeySchema.optional().openapi({
+        description: 'Makes retries safe: kept 24 h per tenant',
+        example: 'order-1234-render',
+      }),
     }),
     body: {
       required: true,
@@ -140,6 +142,44 @@ export const submitJobRoute = createRoute({
       headers: z.object({ Location: z.string() }),
     },
     200: json(JobView, 'The job an earlier request with this Idempotency-Key created'),
+    ...problems(
+      'malformed_json',
+      'json_too_deep',
+      'request_aborted',
+      'idempotency_conflict',
+      'payload_too_large',
+      'input_too_large',
+      'unsupported_media_type',
+      'validation_failed',
+      'unknown_task',
+      'queue_quota_exceeded',
+      'storage_quota_exceeded',
+      'redis_out_of_memory',
+      ...v1Problems,
+    ),
+  },
+});
+
+export const submitBatchRoute = createRoute({
+  method: 'post',
+  path: '/v1/jobs/batch',
+  operationId: 'submitJobBatch',
+  tags: ['jobs'],
+  summary: `Submit up to ${MAX_BATCH_JOBS} jobs at once, all or none`,
+  description:
+    'Validates every job, then queues them all, or none when one is invalid (422 with paths such as jobs.3.input.below) or a quota would be passed. An item with an idempotencyKey used before with the same job answers that job; used with another job, the batch answers 409 and adds nothing.',
+  ...v1,
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: batchRequestSchema } },
+    },
+  },
+  responses: {
+    202: json(
+      z.object({ jobs: z.array(JobView) }).meta({ id: 'BatchAnswer' }),
+      'Queued (or delayed), in the order given; an item whose idempotencyKey was used before answers that job',
+    ),
     ...problems(
       'malformed_json',
       'json_too_deep',

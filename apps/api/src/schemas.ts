@@ -30,6 +30,36 @@ export const jobRequestSchema = z
   .meta({ id: 'JobRequest' });
 export type JobRequest = z.infer<typeof jobRequestSchema>;
 
+/** Most jobs one POST /v1/jobs/batch carries. */
+export const MAX_BATCH_JOBS = 1000;
+
+/** An Idempotency-Key, as a header of POST /v1/jobs or a field of a batch item. */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces');
+
+/** Body of POST /v1/jobs/batch: 1 … MAX_BATCH_JOBS job requests, each with its own optional idempotency key. */
+export const batchRequestSchema = z
+  .strictObject({
+    jobs: z
+      .array(
+        z
+          .strictObject({
+            ...jobRequestSchema.shape,
+            idempotencyKey: idempotencyKeySchema.optional().openapi({
+              description: 'Makes retrying the batch safe for this job: kept 24 h per tenant',
+            }),
+          })
+          .meta({ id: 'BatchJobRequest' }),
+      )
+      .min(1)
+      .max(MAX_BATCH_JOBS),
+  })
+  .meta({ id: 'BatchRequest' });
+export type BatchRequest = z.infer<typeof batchRequestSchema>;
+
 export const jobIdParams = z.object({
   id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'Zwyo85fHW0Ny-30Tt6xbcQ' }),
 });

@@ -1,15 +1,28 @@
+import { readFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { isFinal } from '@offload/contract';
 import { OffloadClient } from './client.ts';
 import { loadCliEnv } from './env.ts';
 import { OfflineError, ProblemError } from './errors.ts';
-import type { Job, JobState, SubmitOptions, TaskName } from './types.ts';
+import {
+  type BatchJob,
+  type BuiltInTasks,
+  type Job,
+  type JobState,
+  MAX_BATCH_JOBS,
+  type SubmitOptions,
+  type TaskName,
+} from './types.ts';
 
 const USAGE = `Usage: offload <command> [options]
 
 Commands:
   tasks                          the tasks the server runs
   submit <task> <input-json>     queue a job (--wait to follow it to the end)
+  submit --from <file>           queue every job of a JSON-lines file ('-': stdin), each line
+                                 { "task", "input", "options"?, "idempotencyKey"? }, in
+                                 batches of ${MAX_BATCH_JOBS}: each batch all or none
   status <id>                    a job as it is now
   wait <id>                      follow a job until it finishes
   cancel <id>                    cancel a job
@@ -28,6 +41,50 @@ or the API refused, 2 bad usage, 3 the API could not be reached.`;
 
 class UsageError extends Error {}
 
+/**
+ * The jobs of a JSON-lines file (or stdin for '-'), in batches of at most
+ * MAX_BATCH_JOBS; blank lines are skipped. A line that is not a JSON object
+ * with a `task` is a usage error naming its line: nothing is sent.
+ */
+async function readJobLines(path: string): Promise<BatchJob<BuiltInTasks>[][]> {
+  const text =
+    path === '-'
+      ? await new Response(Readable.toWeb(process.stdin) as ReadableStream).text()
+      : await readFile(path, 'utf8').catch((err: Error) => {
+          throw new UsageError(`--from ${path}: ${err.message}`);
+        });
+  const jobs: BatchJob<BuiltInTasks>[] = [];
+  for (const [i, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    let job: unknown;
+    try {
+      job = JSON.parse(line);
+    } catch (err) {
+      throw new UsageError(`--from ${path}, line ${i + 1}: not JSON: ${(err as Error).message}`);
+    }
+    if (
+      typeof job !== 'object' ||
+      job === null ||
+      typeof (job as { task?: unknown }).task !== 'string'
+    ) {
+      throw new UsageError(`--from ${path}, line ${i + 1}: not an object with a "task"`);
+    }
+    const { idempotencyKey, options, ...rest } = job as {
+      idempotencyKey?: string;
+      options?: SubmitOptions;
+    };
+    jobs.push({
+      ...rest,
+      options: { ...options, ...(idempotencyKey !== undefined && { idempotencyKey }) },
+    } as BatchJob<BuiltInTasks>);
+  }
+  if (jobs.length === 0) throw new UsageError(`--from ${path}: no job in it`);
+  const batches: BatchJob<BuiltInTasks>[][] = [];
+  for (let at = 0; at < jobs.length; at += MAX_BATCH_JOBS)
+    batches.push(jobs.slice(at, at + MAX_BATCH_JOBS));
+  return batches;
+}
+
 const { values: flags, positionals } = (() => {
   try {
     return parseArgs({
@@ -42,6 +99,7 @@ const { values: flags, positionals } = (() => {
         attempts: { type: 'string' },
         'timeout-ms': { type: 'string' },
         'idempotency-key': { type: 'string' },
+        from: { type: 'string' },
         state: { type: 'string' },
         task: { type: 'string' },
         limit: { type: 'string' },
@@ -164,6 +222,15 @@ async function run(): Promise<number> {
       return 0;
     }
     case 'submit': {
+      if (flags.from !== undefined) {
+        if (flags.wait || args.length > 0) {
+          throw new UsageError('submit --from takes no <task>, <input-json> or --wait');
+        }
+        for (const batch of await readJobLines(flags.from)) {
+          for (const job of await client.submitMany(batch)) printJob(job);
+        }
+        return 0;
+      }
       const task = arg(0, 'task');
       let input: unknown;
       try {

@@ -2,6 +2,7 @@ import { FINAL_STATES, isFinal, type JobState } from '@offload/contract';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { OfflineError, ProblemError } from './errors.ts';
 import type {
+  BatchJob,
   BuiltInTasks,
   Job,
   JobEvent,
@@ -72,6 +73,28 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
       body,
       headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
     });
+  }
+
+  /**
+   * Queues up to MAX_BATCH_JOBS jobs in one request, all or none: one invalid
+   * job throws ProblemError 422 naming it (`jobs.3.input.below`) and adds
+   * nothing. Answers their views in the order given; a job whose
+   * `idempotencyKey` was used before with the same job answers that job.
+   */
+  async submitMany(jobs: readonly BatchJob<C>[]): Promise<Job[]> {
+    const items = jobs.map(({ task, input, options = {} }) => {
+      const { idempotencyKey, ...jobOptions } = options;
+      return {
+        task,
+        input,
+        ...(Object.keys(jobOptions).length > 0 && { options: jobOptions }),
+        ...(idempotencyKey !== undefined && { idempotencyKey }),
+      };
+    });
+    const answer = await this.json<{ jobs: Job[] }>('POST', '/v1/jobs/batch', {
+      body: { jobs: items },
+    });
+    return answer.jobs;
   }
 
   /** The job as it is now. */

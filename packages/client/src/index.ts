@@ -1,6 +1,7 @@
 export { type ClientOptions, OffloadClient } from './client.ts';
 export { OfflineError, ProblemError } from './errors.ts';
 export type {
+  BatchJob,
   BuiltInTasks,
   Job,
   JobEvent,
@@ -17,3 +18,4 @@ export type {
   TaskOutput,
   TasksOf,
 } from './types.ts';
+export { MAX_BATCH_JOBS } from './types.ts';

@@ -62,6 +62,14 @@ export interface SubmitOptions extends JobOptions {
   idempotencyKey?: string;
 }
 
+/** One job of `submitMany`: its input typed by its task. */
+export type BatchJob<C extends TaskCatalog> = {
+  [N in TaskName<C>]: { task: N; input: TaskInput<C, N>; options?: SubmitOptions };
+}[TaskName<C>];
+
+/** Most jobs one `submitMany` call (one POST /v1/jobs/batch) carries. */
+export const MAX_BATCH_JOBS = 1000;
+
 export interface ListOptions {
   state?: JobState;
   task?: string;

@@ -1,4 +1,7 @@
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { registry } from '@offload/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
@@ -20,7 +23,13 @@ beforeAll(async () => {
   const redisUrl = testRedisUrl();
   const prefix = testPrefix();
   [api, worker] = await Promise.all([
-    startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'cli', key: KEY }] }),
+    startApi({
+      redisUrl,
+      prefix,
+      registry,
+      apiKeys: [{ tenant: 'cli', key: KEY }],
+      maxBodyBytes: 1024 * 1024,
+    }),
     startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
   ]);
 });
@@ -124,6 +133,33 @@ describe('offload (not on a terminal: JSON lines)', () => {
     const offline = await offload(['tasks'], { OFFLOAD_URL: 'http://127.0.0.1:9' });
     expect(offline.code).toBe(3);
     expect(offline.stderr).toMatch(/Could not reach/);
+  });
+});
+
+describe('offload submit --from', () => {
+  it('queues every job of a JSON-lines file in batches and prints each', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offload-cli-'));
+    const file = join(dir, 'jobs.jsonl');
+    const count = 1001;
+    writeFileSync(
+      file,
+      `${Array.from({ length: count }, (_, i) => JSON.stringify({ task: 'primes.count', input: { below: i + 2 }, options: { delayMs: 60_000 } })).join('\n')}\n`,
+    );
+    const run = await offload(['submit', '--from', file]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const printed = lines(run.stdout);
+    expect(printed).toHaveLength(count);
+    expect(printed.every((job) => job.state === 'delayed' && job.task === 'primes.count')).toBe(
+      true,
+    );
+    expect(new Set(printed.map((job) => job.id)).size).toBe(count);
+
+    writeFileSync(file, '{"task":"primes.count","input":{"below":5}}\nnot json\n');
+    const bad = await offload(['submit', '--from', file]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('line 2');
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

@@ -154,6 +154,33 @@ describe('the typed client against a real API and worker', () => {
   });
 });
 
+describe('submitMany', () => {
+  it('queues a batch in one request, runs every job, and refuses an invalid batch whole', async () => {
+    const jobs = await offload.submitMany([
+      { task: 'primes.count', input: { below: 100 } },
+      { task: 'cpu.burn', input: { ms: 1 }, options: { idempotencyKey: 'many-1' } },
+    ]);
+    expect(jobs.map((job) => job.task)).toEqual(['primes.count', 'cpu.burn']);
+    const done = await Promise.all(jobs.map((job) => offload.wait(job, { timeoutMs: 20_000 })));
+    expect(done.map((job) => job.state)).toEqual(['completed', 'completed']);
+    expect(done[0]?.result).toEqual({ count: 25 });
+
+    const again = await offload.submitMany([
+      { task: 'cpu.burn', input: { ms: 1 }, options: { idempotencyKey: 'many-1' } },
+    ]);
+    expect(again[0]?.id).toBe(jobs[1]?.id);
+
+    const refused = await offload
+      .submitMany([
+        { task: 'primes.count', input: { below: 10 } },
+        { task: 'primes.count', input: { below: -1 } },
+      ])
+      .catch((err: unknown) => err);
+    expect(refused).toBeInstanceOf(ProblemError);
+    expect((refused as ProblemError).problem.errors?.[0]?.path).toBe('jobs.1.input.below');
+  });
+});
+
 describe('errors', () => {
   it('throws ProblemError with the problem document for refused requests', async () => {
     // A request the types would refuse, sent anyway as an untyped caller could.

@@ -54,7 +54,7 @@ export function isHeld(job: { delay: number | string | undefined }): boolean {
 
 /**
  * One script, five entry points (ARGV[1]):
- * - `admit` (submit): answers 1 when the job must be held (its id is now in
+ * - `admit` (submit): for each job, 1 when it must be held (its id is now in
  *   its tenant's held set), 0 when it goes straight to the lane.
  * - `start` / `end` (worker): the job counts as running / no longer does,
  *   then dispatches as described above.
@@ -69,7 +69,7 @@ export function isHeld(job: { delay: number | string | undefined }): boolean {
  * KEYS: state, held tenants, running, counts, then BullMQ's delayed, wait,
  * meta, prioritized, active, events, marker.
  * ARGV: mode, now (ms, the caller's clock), held-set key prefix, BullMQ job key prefix, then
- * admit: tenant, job id, created at (ms), priority;
+ * admit: tenant, then each job's id, created at (ms) and priority;
  * start, end: tenant, job id;
  * beat: cap (0 = none), cap ttl (ms).
  */
@@ -179,19 +179,29 @@ local function refill()
 end
 
 if mode == 'admit' then
-  local tenant, id, createdAt, priority = ARGV[5], ARGV[6], ARGV[7], tonumber(ARGV[8])
+  local tenant = ARGV[5]
   local state = rcall('HMGET', stateKey, 'cap', 'capUntil', 'lane')
-  if capOf(state) == 0 and rcall('SCARD', tenantsKey) == 0 then
-    if state[3] == tenant then return 0 end
-    if not laneHead() then
-      rcall('HSET', stateKey, 'lane', tenant)
-      return 0
+  local capped, lane = capOf(state) > 0, state[3]
+  local held = {}
+  for i = 6, #ARGV, 3 do
+    local hold = capped or rcall('SCARD', tenantsKey) > 0
+    if not hold and lane ~= tenant then
+      if laneHead() then
+        hold = true
+      else
+        lane = tenant
+        rcall('HSET', stateKey, 'lane', tenant)
+      end
     end
+    if hold then
+      local sequence = rcall('HINCRBY', stateKey, 'sequence', 1)
+      rcall('ZADD', heldPrefix .. tenant, tonumber(ARGV[i + 2]) * 0x100000000 + sequence % 0x100000000,
+        ARGV[i + 1] .. ':' .. ARGV[i])
+      rcall('SADD', tenantsKey, tenant)
+    end
+    held[#held + 1] = hold and 1 or 0
   end
-  local sequence = rcall('HINCRBY', stateKey, 'sequence', 1)
-  rcall('ZADD', heldPrefix .. tenant, priority * 0x100000000 + sequence % 0x100000000, createdAt .. ':' .. id)
-  rcall('SADD', tenantsKey, tenant)
-  return 1
+  return held
 elseif mode == 'start' then
   count(ARGV[5], ARGV[6])
   return refill()
@@ -248,22 +258,30 @@ export class FairShare {
     this.jobPrefix = bull[''] as string;
   }
 
-  private run(mode: string, ...args: (string | number)[]): Promise<number> {
+  private run(mode: string, ...args: (string | number)[]): Promise<unknown> {
     return fair(this.redis, this.keyList, [
       mode,
       Date.now(),
       this.heldPrefix,
       this.jobPrefix,
       ...args,
-    ]) as Promise<number>;
+    ]);
   }
 
   /**
-   * Decides, before the job is added, whether it goes straight to BullMQ's
+   * Decides, before the jobs are added, whether each goes straight to BullMQ's
    * wait list (false) or is held (true: add it with HELD_DELAY_MS, then refill).
    */
-  async admit(tenant: string, jobId: string, createdAt: number, priority = 0): Promise<boolean> {
-    return (await this.run('admit', tenant, jobId, createdAt, priority)) === 1;
+  async admit(
+    tenant: string,
+    jobs: readonly { id: string; createdAt: number; priority?: number | undefined }[],
+  ): Promise<boolean[]> {
+    const held = (await this.run(
+      'admit',
+      tenant,
+      ...jobs.flatMap((job) => [job.id, job.createdAt, job.priority ?? 0]),
+    )) as unknown as number[];
+    return held.map((flag) => flag === 1);
   }
 
   /** Takes a job out of its tenant's held set (canceled, or never added). */

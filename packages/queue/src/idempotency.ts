@@ -20,8 +20,8 @@ export class IdempotencyConflictError extends Error {
 }
 
 /** How long a repeated request waits for the first one to create its job, ms (creating takes a few ms). */
-const WAIT_FOR_FIRST_MS = 2000;
-const POLL_EVERY_MS = 20;
+export const IDEMPOTENCY_WAIT_MS = 2000;
+export const IDEMPOTENCY_POLL_MS = 20;
 /** Claims tried before giving up; a claim is only retried after a first request failed or its job expired. */
 const MAX_CLAIMS = 5;
 
@@ -64,7 +64,7 @@ export async function submitIdempotently(
     if (earlier.requestHash !== requestHash) {
       throw new IdempotencyConflictError('This Idempotency-Key was used with another request');
     }
-    const deadline = Date.now() + WAIT_FOR_FIRST_MS;
+    const deadline = Date.now() + IDEMPOTENCY_WAIT_MS;
     for (;;) {
       const view = await submit.viewOf(earlier.jobId);
       if (view) return { view, created: false };
@@ -75,7 +75,7 @@ export async function submitIdempotently(
         await releaseIdempotencyKey(redis, keys, tenant, key, earlier.jobId);
         break;
       }
-      await new Promise((resolve) => setTimeout(resolve, POLL_EVERY_MS));
+      await new Promise((resolve) => setTimeout(resolve, IDEMPOTENCY_POLL_MS));
     }
   }
   throw new IdempotencyConflictError('A request with this Idempotency-Key is still in progress');
@@ -103,6 +103,36 @@ export async function claimIdempotencyKey(
   // Expired between the two commands: try once more rather than report a record that is gone.
   if (earlier === null) return claimIdempotencyKey(redis, keys, tenant, key, record);
   return JSON.parse(earlier) as IdempotencyRecord;
+}
+
+/**
+ * Claims many keys in one round trip: for each, null when this caller won it,
+ * else the record of whoever claimed it first (see claimIdempotencyKey).
+ */
+export async function claimIdempotencyKeys(
+  redis: Redis,
+  keys: OffloadKeys,
+  tenant: string,
+  claims: readonly { key: string; record: IdempotencyRecord }[],
+): Promise<(IdempotencyRecord | null)[]> {
+  const pipeline = redis.pipeline();
+  for (const { key, record } of claims) {
+    const redisKey = keyOf(keys, tenant, key);
+    pipeline.set(redisKey, JSON.stringify(record), 'PX', IDEMPOTENCY_TTL_MS, 'NX').get(redisKey);
+  }
+  const answers = (await pipeline.exec()) ?? [];
+  return Promise.all(
+    claims.map(async (claim, i) => {
+      const [setError, set] = answers[2 * i] ?? [];
+      const [getError, value] = answers[2 * i + 1] ?? [];
+      if (setError) throw setError;
+      if (set === 'OK') return null;
+      if (getError) throw getError;
+      // Expired between the two commands: claim it alone.
+      if (value === null) return claimIdempotencyKey(redis, keys, tenant, claim.key, claim.record);
+      return JSON.parse(value as string) as IdempotencyRecord;
+    }),
+  );
 }
 
 export async function readIdempotencyKey(

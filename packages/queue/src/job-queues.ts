@@ -5,14 +5,21 @@ import {
   type JobSummary,
   type JobView,
 } from '@offload/contract';
-import { Queue } from 'bullmq';
+import { type Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
 import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
-import { submitIdempotently } from './idempotency.ts';
+import {
+  claimIdempotencyKeys,
+  IDEMPOTENCY_POLL_MS,
+  IDEMPOTENCY_WAIT_MS,
+  IdempotencyConflictError,
+  releaseIdempotencyKey,
+  submitIdempotently,
+} from './idempotency.ts';
 import { JobFeed, type JobSubscription, type JobUpdate } from './job-feed.ts';
 import { JobIds } from './job-ids.ts';
 import {
@@ -53,6 +60,14 @@ export interface JobQueuesConfig {
   retention?: Retention;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
   onRedisProblem?: (problem: string) => void;
+}
+
+/** A job of a submitJobs call on its way into BullMQ. */
+interface PendingJob {
+  request: SubmitRequest;
+  id: string;
+  /** Held for fair share (see fair-share.ts). */
+  held: boolean;
 }
 
 export interface SubmitRequest {
@@ -165,53 +180,82 @@ export class JobQueues {
    * held for fair share while other tenants' jobs wait (see fair-share.ts).
    */
   async submitJob(request: SubmitRequest, givenId?: string): Promise<JobView> {
-    this.useQueues([request.queue]);
-    const queue = this.queues.get(request.queue) as Queue<JobData>;
-    const fairShare = this.fairShares.get(request.queue) as FairShare;
+    return (await this.submitJobs([request], [givenId]))[0] as JobView;
+  }
+
+  /**
+   * Adds jobs of one tenant, all of them or none (a quota they would pass
+   * refuses them all), in a fixed number of round trips to Redis whatever
+   * their number: the quota check beside fair share's admission (one call
+   * per queue), then BullMQ's add (one pipeline per queue).
+   */
+  async submitJobs(
+    requests: readonly SubmitRequest[],
+    givenIds: readonly (string | undefined)[] = [],
+  ): Promise<JobView[]> {
+    const tenant = (requests[0] as SubmitRequest).tenant;
+    if (requests.some((request) => request.tenant !== tenant)) {
+      throw new Error('submitJobs takes the jobs of one tenant');
+    }
+    this.useQueues([...new Set(requests.map((request) => request.queue))]);
     if (this.redisProblem) throw new RedisMisconfiguredError(this.redisProblem);
-    const jobId = givenId ?? (await this.ids()).issue(request.tenant);
-    // The tenant first: fair-share.ts reads it from the start of the data's JSON.
-    const data: JobData = {
-      tenant: request.tenant,
-      task: request.task,
-      input: request.input,
-      timeoutMs: request.timeoutMs,
-      ...(request.fingerprint && { fingerprint: request.fingerprint }),
-    };
+    const ids = await this.ids();
     const createdAt = Date.now();
-    let held = false;
-    const job = await guardRedis(this.redis, async () => {
-      // Both at once, one round trip: a job held but refused by its quota is unheld below.
-      const [reserved, admitted] = await Promise.allSettled([
+    const jobs: PendingJob[] = requests.map((request, i) => ({
+      request,
+      id: givenIds[i] ?? ids.issue(tenant),
+      held: false,
+    }));
+    const byQueue = new Map<string, PendingJob[]>();
+    for (const job of jobs)
+      byQueue.set(job.request.queue, [...(byQueue.get(job.request.queue) ?? []), job]);
+    const fairShareOf = (queue: string) => this.fairShares.get(queue) as FairShare;
+    const added = await guardRedis(this.redis, async () => {
+      // At once, one round trip: jobs held but refused by the quota are unheld below.
+      const [reserved, ...admitted] = await Promise.allSettled([
         this.tenantJobs.reserve(
-          request.tenant,
-          jobId,
-          request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
+          tenant,
+          jobs.map(({ id, request }) => ({
+            id,
+            inputBytes: request.inputBytes ?? Buffer.byteLength(JSON.stringify(request.input)),
+          })),
         ),
-        request.delayMs
-          ? false
-          : fairShare.admit(request.tenant, jobId, createdAt, request.priority),
+        ...[...byQueue].map(async ([queue, group]) => {
+          const undelayed = group.filter((job) => !job.request.delayMs);
+          if (undelayed.length === 0) return;
+          const held = await fairShareOf(queue).admit(
+            tenant,
+            undelayed.map(({ id, request }) => ({ id, createdAt, priority: request.priority })),
+          );
+          undelayed.forEach((job, i) => {
+            job.held = held[i] ?? false;
+          });
+        }),
       ]);
-      held = admitted.status === 'fulfilled' && admitted.value;
-      const unhold = () => held && fairShare.unhold(request.tenant, jobId, createdAt);
+      const unhold = () =>
+        Promise.all(
+          jobs
+            .filter((job) => job.held)
+            .map((job) => fairShareOf(job.request.queue).unhold(tenant, job.id, createdAt)),
+        );
       if (reserved.status === 'rejected') {
-        await Promise.resolve(unhold()).catch(() => {});
+        await unhold().catch(() => {});
         throw reserved.reason;
       }
       try {
-        if (admitted.status === 'rejected') throw admitted.reason;
-        return await queue.add(request.task, data, {
-          jobId,
-          timestamp: createdAt,
-          attempts: request.attempts,
-          backoff: request.backoff,
-          ...(request.priority !== undefined && { priority: request.priority }),
-          ...(held ? { delay: HELD_DELAY_MS } : request.delayMs ? { delay: request.delayMs } : {}),
-        });
-      } catch (err) {
-        await Promise.all([this.tenantJobs.release(request.tenant, jobId), unhold()]).catch(
-          () => {},
+        const refused = admitted.find((answer) => answer.status === 'rejected');
+        if (refused) throw refused.reason;
+        return await Promise.all(
+          [...byQueue].map(([queue, group]) => this.addJobs(queue, group, createdAt)),
         );
+      } catch (err) {
+        await Promise.all([
+          this.tenantJobs.release(
+            tenant,
+            jobs.map((job) => job.id),
+          ),
+          unhold(),
+        ]).catch(() => {});
         throw err;
       }
     }).catch((err: unknown) => {
@@ -219,8 +263,142 @@ export class JobQueues {
       throw err;
     });
     // Accepted whatever happens now: a refill that fails here is made by the workers' next beat.
-    if (held) await fairShare.refill().catch(() => {});
-    return toJobView(job, request.delayMs ? 'delayed' : 'queued');
+    await Promise.all(
+      [...byQueue]
+        .filter(([, group]) => group.some((job) => job.held))
+        .map(([queue]) =>
+          fairShareOf(queue)
+            .refill()
+            .catch(() => {}),
+        ),
+    );
+    const views = new Map(added.flat().map((job) => [job.id as string, job] as const));
+    return jobs.map(({ id, request }) =>
+      toJobView(views.get(id) as Job<JobData>, request.delayMs ? 'delayed' : 'queued'),
+    );
+  }
+
+  /** BullMQ's add for jobs of one queue: one call, or one pipeline for several. */
+  private async addJobs(
+    queueName: string,
+    jobs: readonly PendingJob[],
+    createdAt: number,
+  ): Promise<Job<JobData>[]> {
+    const queue = this.queues.get(queueName) as Queue<JobData>;
+    const bullJobs = jobs.map(({ id, request, held }) => ({
+      name: request.task,
+      // The tenant first: fair-share.ts reads it from the start of the data's JSON.
+      data: {
+        tenant: request.tenant,
+        task: request.task,
+        input: request.input,
+        timeoutMs: request.timeoutMs,
+        ...(request.fingerprint && { fingerprint: request.fingerprint }),
+      } satisfies JobData,
+      opts: {
+        jobId: id,
+        timestamp: createdAt,
+        attempts: request.attempts,
+        backoff: request.backoff,
+        ...(request.priority !== undefined && { priority: request.priority }),
+        ...(held ? { delay: HELD_DELAY_MS } : request.delayMs ? { delay: request.delayMs } : {}),
+      },
+    }));
+    if (bullJobs.length === 1) {
+      const [{ name, data, opts }] = bullJobs as [(typeof bullJobs)[number]];
+      return [await queue.add(name, data, opts)];
+    }
+    return queue.addBulk(bullJobs);
+  }
+
+  /**
+   * A batch of one tenant's jobs, all or none, each with or without an
+   * Idempotency-Key: a key used before with the same request answers that
+   * job (`created` false); with another request, the batch fails with
+   * IdempotencyConflictError naming the item, and adds nothing. The keys are
+   * claimed in one round trip, then the new jobs are added by submitJobs.
+   */
+  async submitBatch(
+    items: readonly {
+      request: SubmitRequest;
+      idempotency?: { key: string; requestHash: string };
+    }[],
+  ): Promise<{ view: JobView; created: boolean }[]> {
+    const tenant = (items[0] as (typeof items)[number]).request.tenant;
+    const ids = await this.ids();
+    const jobIds = items.map(() => ids.issue(tenant));
+    const keyed = items.flatMap((item, i) =>
+      item.idempotency
+        ? [{ i, key: item.idempotency.key, requestHash: item.idempotency.requestHash }]
+        : [],
+    );
+    return guardRedis(
+      this.redis,
+      async () => {
+        const earlier = await claimIdempotencyKeys(
+          this.redis,
+          this.keys,
+          tenant,
+          keyed.map(({ i, key, requestHash }) => ({
+            key,
+            record: { jobId: jobIds[i] as string, requestHash },
+          })),
+        );
+        const claimed = keyed.filter((_, k) => earlier[k] === null);
+        const releaseClaims = () =>
+          Promise.all(
+            claimed.map(({ i, key }) =>
+              releaseIdempotencyKey(this.redis, this.keys, tenant, key, jobIds[i] as string),
+            ),
+          ).catch(() => {});
+        const results: ({ view: JobView; created: boolean } | undefined)[] = items.map(
+          () => undefined,
+        );
+        try {
+          for (const [k, { i, requestHash }] of keyed.entries()) {
+            const record = earlier[k];
+            if (!record) continue;
+            if (record.requestHash !== requestHash) {
+              throw new IdempotencyConflictError(
+                `jobs.${i}: this idempotencyKey was used with another request`,
+              );
+            }
+            const view = await this.viewOnceCreated(record.jobId, tenant);
+            if (!view) {
+              throw new IdempotencyConflictError(
+                `jobs.${i}: a request with this idempotencyKey is still in progress`,
+              );
+            }
+            results[i] = { view, created: false };
+          }
+          const fresh = items.flatMap((item, i) => (results[i] ? [] : [{ i, item }]));
+          if (fresh.length > 0) {
+            const views = await this.submitJobs(
+              fresh.map(({ item }) => item.request),
+              fresh.map(({ i }) => jobIds[i]),
+            );
+            fresh.forEach(({ i }, f) => {
+              results[i] = { view: views[f] as JobView, created: true };
+            });
+          }
+        } catch (err) {
+          await releaseClaims();
+          throw err;
+        }
+        return results as { view: JobView; created: boolean }[];
+      },
+      5000,
+    );
+  }
+
+  /** The job's view once it exists (an earlier request with the same key may still be adding it), or null after IDEMPOTENCY_WAIT_MS. */
+  private async viewOnceCreated(id: string, tenant: string): Promise<JobView | null> {
+    const deadline = Date.now() + IDEMPOTENCY_WAIT_MS;
+    for (;;) {
+      const view = await this.getJobView(id, tenant);
+      if (view || Date.now() > deadline) return view;
+      await new Promise((resolve) => setTimeout(resolve, IDEMPOTENCY_POLL_MS));
+    }
   }
 
   /**

@@ -83,24 +83,30 @@ end
 `;
 
 /**
- * Adds the job to the tenant's index, open set and ledger unless the open set
- * or the ledger is full. KEYS: stored, held-until, index, open.
- * ARGV: now (ms), job id, quota (0 = none), input bytes, byte budget (0 = none).
- * Answers 1, 0 (open set full) or -1 (ledger full).
+ * Adds the jobs to the tenant's index, open set and ledger unless the open
+ * set or the ledger would overflow: all of them or none. KEYS: stored,
+ * held-until, index, open. ARGV: now (ms), quota (0 = none), byte budget
+ * (0 = none), then each job's id and bytes. Answers 1, 0 (open set full) or
+ * -1 (ledger full).
  */
 const RESERVE = `${RELEASE_ENDED}
 local now = tonumber(ARGV[1])
 releaseEnded(now)
-local quota = tonumber(ARGV[3])
-if quota > 0 and redis.call('ZCARD', KEYS[4]) >= quota then return 0 end
-local bytes = tonumber(ARGV[4])
-local budget = tonumber(ARGV[5])
+local quota, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
+local count = (#ARGV - 3) / 2
+if quota > 0 and redis.call('ZCARD', KEYS[4]) + count > quota then return 0 end
+local bytes = 0
+for i = 5, #ARGV, 2 do bytes = bytes + tonumber(ARGV[i]) end
 if budget > 0 and tonumber(redis.call('HGET', KEYS[1], 'total') or '0') + bytes > budget then return -1 end
-redis.call('ZADD', KEYS[4], now, ARGV[2])
-redis.call('ZADD', KEYS[3], now, ARGV[2])
-redis.call('HSET', KEYS[1], ARGV[2], bytes, 'limit', budget)
+for i = 4, #ARGV, 2 do
+  local id = ARGV[i]
+  redis.call('ZADD', KEYS[4], now, id)
+  redis.call('ZADD', KEYS[3], now, id)
+  redis.call('HSET', KEYS[1], id, ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], '+inf', id)
+end
+redis.call('HSET', KEYS[1], 'limit', budget)
 redis.call('HINCRBY', KEYS[1], 'total', bytes)
-redis.call('ZADD', KEYS[2], '+inf', ARGV[2])
 expireWithLastJob()
 return 1
 `;
@@ -211,21 +217,21 @@ export class TenantJobs {
   ) {}
 
   /**
-   * Records a job about to be added, holding `inputBytes` and JOB_OVERHEAD_BYTES; throws
-   * QueueQuotaExceededError or StorageQuotaExceededError when the tenant is at a quota.
+   * Records jobs about to be added, each holding its input's bytes and
+   * JOB_OVERHEAD_BYTES: all of them, or none and QueueQuotaExceededError or
+   * StorageQuotaExceededError when they would take the tenant past a quota.
    */
   async reserve(
     tenant: string,
-    jobId: string,
-    inputBytes: number,
+    jobs: readonly { id: string; inputBytes: number }[],
     now = Date.now(),
   ): Promise<void> {
-    let answer = await this.tryReserve(tenant, jobId, inputBytes, now);
+    let answer = await this.tryReserve(tenant, jobs, now);
     if (answer === 1) return;
     if (answer === 0) {
       // At the quota by the count: drop jobs finished since, then count again.
       await this.pruneFinished(tenant, now);
-      answer = await this.tryReserve(tenant, jobId, inputBytes, now);
+      answer = await this.tryReserve(tenant, jobs, now);
       if (answer === 1) return;
       if (answer === 0) throw new QueueQuotaExceededError(this.options.maxOpenJobs);
     }
@@ -233,13 +239,17 @@ export class TenantJobs {
     throw new StorageQuotaExceededError(this.options.maxStoredBytes, held);
   }
 
-  /** Undoes `reserve` for a job that could not be added. */
-  async release(tenant: string, jobId: string): Promise<void> {
-    await settleJob(this.redis, this.keys, tenant, jobId, {
-      resultBytes: 0,
-      until: Date.now(),
-      heldBytes: 0,
-    });
+  /** Undoes `reserve` for jobs that could not be added. */
+  async release(tenant: string, jobIds: readonly string[]): Promise<void> {
+    await Promise.all(
+      jobIds.map((jobId) =>
+        settleJob(this.redis, this.keys, tenant, jobId, {
+          resultBytes: 0,
+          until: Date.now(),
+          heldBytes: 0,
+        }),
+      ),
+    );
   }
 
   /**
@@ -273,17 +283,15 @@ export class TenantJobs {
   /** 1: reserved; 0: the open set is full; -1: the ledger is. */
   private async tryReserve(
     tenant: string,
-    jobId: string,
-    inputBytes: number,
+    jobs: readonly { id: string; inputBytes: number }[],
     now: number,
   ): Promise<number> {
     return Number(
       await reserve(this.redis, tenantKeys(this.keys, tenant), [
         now,
-        jobId,
         this.options.maxOpenJobs,
-        inputBytes + JOB_OVERHEAD_BYTES,
         this.options.maxStoredBytes,
+        ...jobs.flatMap((job) => [job.id, job.inputBytes + JOB_OVERHEAD_BYTES]),
       ]),
     );
   }

@@ -40,7 +40,7 @@ describe('the per-tenant job index', () => {
       const id = `job${String(i).padStart(2, '0')}`;
       states.set(id, 'queued');
       // Ten jobs per millisecond.
-      await index.reserve('t', id, 10, now + Math.floor(i / 10));
+      await index.reserve('t', [{ id, inputBytes: 10 }], now + Math.floor(i / 10));
     }
     const seen: string[] = [];
     let cursor: string | undefined;
@@ -70,19 +70,19 @@ describe('the per-tenant job index', () => {
     });
     const now = Date.now();
     // Submitted 8 days ago with a 30-day delay: older than any retention window, still to run.
-    await index.reserve('t', 'delayed', 10, now - 8 * 24 * 3600 * 1000);
-    await index.reserve('t', 'new', 10, now);
+    await index.reserve('t', [{ id: 'delayed', inputBytes: 10 }], now - 8 * 24 * 3600 * 1000);
+    await index.reserve('t', [{ id: 'new', inputBytes: 10 }], now);
     expect((await index.list('t', { limit: 10 })).jobs.map((j) => j.id)).toEqual([
       'new',
       'delayed',
     ]);
-    await expect(index.reserve('t', 'third', 10, now)).rejects.toBeInstanceOf(
+    await expect(index.reserve('t', [{ id: 'third', inputBytes: 10 }], now)).rejects.toBeInstanceOf(
       QueueQuotaExceededError,
     );
     // Finished, and its retention over: gone from the index with the next submit.
     states.set('delayed', 'completed');
     await settleJob(redis, keys, 't', 'delayed', { resultBytes: 5, until: now - 1 });
-    await index.reserve('t', 'third', 10, now);
+    await index.reserve('t', [{ id: 'third', inputBytes: 10 }], now);
     expect(await redis.zscore(keys.tenantJobs('t'), 'delayed')).toBeNull();
     expect(await redis.hget(keys.tenantStored('t'), 'total')).toBe(
       String(2 * (10 + JOB_OVERHEAD_BYTES)),
@@ -100,13 +100,13 @@ describe('the per-tenant job index', () => {
     });
     const total = async () => Number(await redis.hget(keys.tenantStored('t'), 'total'));
     const now = Date.now();
-    await index.reserve('t', 'a', 600, now);
-    await expect(index.reserve('t', 'b', 500, now)).rejects.toBeInstanceOf(
+    await index.reserve('t', [{ id: 'a', inputBytes: 600 }], now);
+    await expect(index.reserve('t', [{ id: 'b', inputBytes: 500 }], now)).rejects.toBeInstanceOf(
       StorageQuotaExceededError,
     );
     // Quotas are per tenant.
-    await index.reserve('other', 'b', 500, now);
-    await index.reserve('t', 'b', 100, now);
+    await index.reserve('other', [{ id: 'b', inputBytes: 500 }], now);
+    await index.reserve('t', [{ id: 'b', inputBytes: 100 }], now);
     // A result that would pass the budget is refused, recording nothing.
     expect(await settleJob(redis, keys, 't', 'a', { resultBytes: 301, until: now + 60_000 })).toBe(
       false,
@@ -117,7 +117,7 @@ describe('the per-tenant job index', () => {
     expect(await total()).toBe(1000 + 2 * job);
     // Once the retention of a ends, its bytes are free again.
     await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now - 1 });
-    await index.reserve('t', 'c', 900, now);
+    await index.reserve('t', [{ id: 'c', inputBytes: 900 }], now);
     expect(await total()).toBe(1000 + 2 * job);
   });
 
@@ -132,18 +132,48 @@ describe('the per-tenant job index', () => {
     });
     for (const id of ['a', 'b']) {
       states.set(id, 'running');
-      await index.reserve('t', id, 10);
+      await index.reserve('t', [{ id, inputBytes: 10 }]);
     }
-    await expect(index.reserve('t', 'c', 10)).rejects.toBeInstanceOf(QueueQuotaExceededError);
+    await expect(index.reserve('t', [{ id: 'c', inputBytes: 10 }])).rejects.toBeInstanceOf(
+      QueueQuotaExceededError,
+    );
     // Quotas are per tenant.
-    await index.reserve('other', 'x', 10);
+    await index.reserve('other', [{ id: 'x', inputBytes: 10 }]);
     // A job that finished without its worker saying so is found by the next prune (once a second).
     states.set('a', 'completed');
-    await index.reserve('t', 'c', 10, Date.now() + 1500);
-    await expect(index.reserve('t', 'd', 10)).rejects.toBeInstanceOf(QueueQuotaExceededError);
+    await index.reserve('t', [{ id: 'c', inputBytes: 10 }], Date.now() + 1500);
+    await expect(index.reserve('t', [{ id: 'd', inputBytes: 10 }])).rejects.toBeInstanceOf(
+      QueueQuotaExceededError,
+    );
     // A worker that finishes a job frees its place at once.
     states.set('b', 'completed');
     await settleJob(redis, keys, 't', 'b', { resultBytes: 0, until: Date.now() + 60_000 });
-    await index.reserve('t', 'd', 10);
+    await index.reserve('t', [{ id: 'd', inputBytes: 10 }]);
+  });
+
+  it('reserves a batch whole or not at all', async () => {
+    const keys = offloadKeys(testPrefix());
+    const index = new TenantJobs(redis, keys, {
+      maxOpenJobs: 3,
+      maxStoredBytes: 3 * (100 + JOB_OVERHEAD_BYTES),
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
+      summaryOf: jobsOf(new Map()),
+    });
+    const batch = (ids: string[], inputBytes = 100) => ids.map((id) => ({ id, inputBytes }));
+    await index.reserve('t', batch(['a', 'b']));
+    // One place left: a batch of two takes none.
+    await expect(index.reserve('t', batch(['c', 'd']))).rejects.toBeInstanceOf(
+      QueueQuotaExceededError,
+    );
+    expect(await redis.zrange(keys.tenantOpenJobs('t'), 0, -1)).toEqual(['a', 'b']);
+    // One place, but not the bytes of a 101-byte input: none either.
+    await expect(index.reserve('t', batch(['c'], 101))).rejects.toBeInstanceOf(
+      StorageQuotaExceededError,
+    );
+    await index.reserve('t', batch(['c']));
+    expect(await redis.zcard(keys.tenantJobs('t'))).toBe(3);
+    expect(Number(await redis.hget(keys.tenantStored('t'), 'total'))).toBe(
+      3 * (100 + JOB_OVERHEAD_BYTES),
+    );
   });
 });
