@@ -47,8 +47,13 @@ afterEach(async () => {
 afterAll(() => admin.disconnect());
 
 const ms = (iso: string | null) => Date.parse(iso as string);
+/** `count` jobs sleeping `sleep` ms each, with a time limit that lets them (test.sleep's own is 10 s). */
 const sleepJobs = (http: ReturnType<typeof client>, count: number, sleep: number) =>
-  Promise.all(Array.from({ length: count }, () => http.submit('test.sleep', { ms: sleep })));
+  Promise.all(
+    Array.from({ length: count }, () =>
+      http.submit('test.sleep', { ms: sleep }, { timeoutMs: sleep + 30_000 }),
+    ),
+  );
 const views = (http: ReturnType<typeof client>, jobs: JobView[]) =>
   Promise.all(jobs.map((job) => http.get(job.id)));
 const running = (view: JobView) => view.state !== 'queued';
@@ -183,7 +188,8 @@ describe('fair share', () => {
     const victim = await worker({ concurrency: 2 });
     const aJobs = await sleepJobs(a, 2, 60_000);
     const first = await Promise.all(aJobs.map((job) => a.until(job.id, running)));
-    expect(await counts()).toEqual({ acme: '2' });
+    // The worker counts a job as it starts it, without waiting: the count may follow the state by a round trip.
+    await waitFor(async () => (await counts()).acme === '2');
     await victim.stop('SIGKILL');
 
     // A new worker runs A's interrupted jobs again (BullMQ's stall check): still one count each.
@@ -204,6 +210,7 @@ describe('fair share', () => {
     await worker({ concurrency: 1 });
     const aJobs = await sleepJobs(a, 2, 60_000);
     await a.until((aJobs[0] as JobView).id, running);
+    await waitFor(async () => (await counts()).acme === '1');
     const bJob = await b.submit('test.sleep', { ms: 10 });
     expect(await admin.zcard(keys.heldJobs('default', 'bolt'))).toBe(1);
     // A's second job leaves BullMQ's list: the next worker beat moves B's job there, counted for B.
