@@ -115,6 +115,23 @@ export const tasksRoute = createRoute({
 
 export const idempotencyKeyHeader = 'idempotency-key';
 
+/** What a submit, single or batch, may answer besides its success. */
+const submitProblems = problems(
+  'malformed_json',
+  'json_too_deep',
+  'request_aborted',
+  'idempotency_conflict',
+  'payload_too_large',
+  'input_too_large',
+  'unsupported_media_type',
+  'validation_failed',
+  'unknown_task',
+  'queue_quota_exceeded',
+  'storage_quota_exceeded',
+  'redis_out_of_memory',
+  ...v1Problems,
+);
+
 export const submitJobRoute = createRoute({
   method: 'post',
   path: '/v1/jobs',
@@ -142,21 +159,7 @@ export const submitJobRoute = createRoute({
       headers: z.object({ Location: z.string() }),
     },
     200: json(JobView, 'The job an earlier request with this Idempotency-Key created'),
-    ...problems(
-      'malformed_json',
-      'json_too_deep',
-      'request_aborted',
-      'idempotency_conflict',
-      'payload_too_large',
-      'input_too_large',
-      'unsupported_media_type',
-      'validation_failed',
-      'unknown_task',
-      'queue_quota_exceeded',
-      'storage_quota_exceeded',
-      'redis_out_of_memory',
-      ...v1Problems,
-    ),
+    ...submitProblems,
   },
 });
 
@@ -180,21 +183,7 @@ export const submitBatchRoute = createRoute({
       z.object({ jobs: z.array(JobView) }).meta({ id: 'BatchAnswer' }),
       'Queued (or delayed), in the order given; an item whose idempotencyKey was used before answers that job',
     ),
-    ...problems(
-      'malformed_json',
-      'json_too_deep',
-      'request_aborted',
-      'idempotency_conflict',
-      'payload_too_large',
-      'input_too_large',
-      'unsupported_media_type',
-      'validation_failed',
-      'unknown_task',
-      'queue_quota_exceeded',
-      'storage_quota_exceeded',
-      'redis_out_of_memory',
-      ...v1Problems,
-    ),
+    ...submitProblems,
   },
 });
 
