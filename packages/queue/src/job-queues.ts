@@ -207,8 +207,11 @@ export class JobQueues {
       held: false,
     }));
     const byQueue = new Map<string, PendingJob[]>();
-    for (const job of jobs)
-      byQueue.set(job.request.queue, [...(byQueue.get(job.request.queue) ?? []), job]);
+    for (const job of jobs) {
+      const group = byQueue.get(job.request.queue);
+      if (group) group.push(job);
+      else byQueue.set(job.request.queue, [job]);
+    }
     const fairShareOf = (queue: string) => this.fairShares.get(queue) as FairShare;
     const added = await guardRedis(this.redis, async () => {
       // At once, one round trip: jobs held but refused by the quota are unheld below.
@@ -355,15 +358,22 @@ export class JobQueues {
           () => undefined,
         );
         try {
-          for (const [k, { i, requestHash }] of keyed.entries()) {
+          const repeats = keyed.flatMap(({ i, requestHash }, k) => {
             const record = earlier[k];
-            if (!record) continue;
+            if (!record) return [];
             if (record.requestHash !== requestHash) {
               throw new IdempotencyConflictError(
                 `jobs.${i}: this idempotencyKey was used with another request`,
               );
             }
-            const view = await this.viewOnceCreated(record.jobId, tenant);
+            return [{ i, jobId: record.jobId }];
+          });
+          // The earlier jobs read at once, not one round trip each.
+          const earlierViews = await Promise.all(
+            repeats.map(({ jobId }) => this.viewOnceCreated(jobId, tenant)),
+          );
+          for (const [r, { i }] of repeats.entries()) {
+            const view = earlierViews[r];
             if (!view) {
               throw new IdempotencyConflictError(
                 `jobs.${i}: a request with this idempotencyKey is still in progress`,
