@@ -204,30 +204,6 @@ describe('fair share', () => {
     await waitFor(async () => Object.keys(await counts()).length === 0);
   }, 90_000);
 
-  it("a frozen worker's old attempt ending late does not uncount the job running again elsewhere", async () => {
-    const keys = offloadKeys(prefix);
-    const counts = () => admin.hgetall(keys.runningCounts('default'));
-    const frozen = await worker({ concurrency: 1 });
-    const [job] = await sleepJobs(a, 1, 9000);
-    const first = await a.until((job as JobView).id, running);
-    await waitFor(async () => (await counts()).acme === '1');
-    // Frozen past its lock: the other worker's stall check puts the job back, and it runs again there.
-    frozen.child.kill('SIGSTOP');
-    await worker({ concurrency: 1 });
-    await a.until(
-      (job as JobView).id,
-      (view) => view.startedAt !== first.startedAt && running(view),
-      30_000,
-    );
-    // Thawed, the frozen worker ends its old attempt once its 9 s are up, while the job runs on.
-    frozen.child.kill('SIGCONT');
-    await frozen.waitForLine(/job completed/, 30_000);
-    expect((await a.get((job as JobView).id)).state).toBe('running');
-    expect(await counts()).toEqual({ acme: '1' });
-    expect((await a.get((job as JobView).id, 30)).state).toBe('completed');
-    await waitFor(async () => Object.keys(await counts()).length === 0);
-  }, 90_000);
-
   it('a dispatched job canceled before it starts stops counting', async () => {
     const keys = offloadKeys(prefix);
     const counts = () => admin.hgetall(keys.runningCounts('default'));

@@ -69,6 +69,6 @@ it(`a job costs a bounded number of Redis commands (${JOBS} jobs, 2 executors)`,
     .join(', ');
   console.log(`Redis commands per job: ${perJob.toFixed(1)} (${top})`);
   expect(ids).toHaveLength(JOBS);
-  // 68.3 without fair share, 83.9 with it (README, Fair share); the bound catches a per-job cost that grows.
+  // 68.3 without fair share, 78.8 with it (README, Fair share); the bound catches a per-job cost that grows.
   expect(perJob).toBeLessThan(90);
 }, 120_000);

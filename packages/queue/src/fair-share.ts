@@ -67,10 +67,10 @@ export function isHeld(job: { delay: number | string | undefined }): boolean {
  * add), the marker that wakes workers, the `waiting` event, `delay` 0.
  *
  * KEYS: state, held tenants, running, counts, then BullMQ's delayed, wait,
- * meta, prioritized, active, events, marker, then running tokens.
+ * meta, prioritized, active, events, marker.
  * ARGV: mode, now (ms, the caller's clock), held-set key prefix, BullMQ job key prefix, then
  * admit: tenant, then each job's id, created at (ms) and priority;
- * start, end: tenant, job id, the attempt's BullMQ lock token;
+ * start, end: tenant, job id;
  * beat: cap (0 = none), cap ttl (ms).
  */
 const FAIR = `
@@ -79,7 +79,6 @@ local mode, now, heldPrefix, jobPrefix = ARGV[1], tonumber(ARGV[2]), ARGV[3], AR
 local stateKey, tenantsKey, runningKey, countsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local delayedKey, waitKey, metaKey, prioritizedKey = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local activeKey, eventsKey, markerKey = KEYS[9], KEYS[10], KEYS[11]
-local tokensKey = KEYS[12]
 
 -- The job a worker takes next: BullMQ takes from the wait list's right end, then by priority.
 local function laneHead()
@@ -106,7 +105,6 @@ local function uncount(member, tenant)
   if rcall('ZREM', runningKey, member) == 1 and rcall('HINCRBY', countsKey, tenant, -1) <= 0 then
     rcall('HDEL', countsKey, tenant)
   end
-  rcall('HDEL', tokensKey, (string.match(member, '^([^:]+):')))
 end
 
 -- A tenant's next held job: { member, createdAt, id }, or false when none is ready.
@@ -206,13 +204,9 @@ if mode == 'admit' then
   return held
 elseif mode == 'start' then
   count(ARGV[5], ARGV[6])
-  rcall('HSET', tokensKey, ARGV[6], ARGV[7])
   return refill()
 elseif mode == 'end' then
-  -- Only the attempt counted last uncounts: a frozen worker's old attempt may end after the job
-  -- started again elsewhere.
-  local current = rcall('HGET', tokensKey, ARGV[6])
-  if not current or current == ARGV[7] then uncount(ARGV[6] .. ':' .. ARGV[5], ARGV[5]) end
+  uncount(ARGV[6] .. ':' .. ARGV[5], ARGV[5])
   if rcall('SCARD', tenantsKey) > 0 then return dispatchOne(true) end
   return 0
 elseif mode == 'refill' then
@@ -237,7 +231,7 @@ elseif mode == 'beat' then
 end
 return redis.error_reply('unknown mode ' .. tostring(mode))
 `;
-const fair = luaScript('fair', 12, FAIR);
+const fair = luaScript('fair', 11, FAIR);
 
 /** The fair-share bookkeeping of one queue (see above). */
 export class FairShare {
@@ -259,7 +253,6 @@ export class FairShare {
       ...(['delayed', 'wait', 'meta', 'prioritized', 'active', 'events', 'marker'] as const).map(
         (name) => bull[name] as string,
       ),
-      keys.runningTokens(queue),
     ];
     this.heldPrefix = keys.heldJobs(queue, '');
     this.jobPrefix = bull[''] as string;
@@ -301,14 +294,14 @@ export class FairShare {
     await this.run('refill');
   }
 
-  /** A worker started an attempt (`token`: its BullMQ lock token): the job counts for its tenant, and an empty lane gets the next held job. */
-  async started(tenant: string, jobId: string, token: string): Promise<void> {
-    await this.run('start', tenant, jobId, token);
+  /** A worker started the job: it counts for its tenant, and an empty lane gets the next held job. */
+  async started(tenant: string, jobId: string): Promise<void> {
+    await this.run('start', tenant, jobId);
   }
 
-  /** The attempt ended: the executor it frees takes the fairest job next. An attempt started again since (its worker froze) keeps counting. */
-  async ended(tenant: string, jobId: string, token: string): Promise<void> {
-    await this.run('end', tenant, jobId, token);
+  /** The job's attempt ended: the executor it frees takes the fairest job next. */
+  async ended(tenant: string, jobId: string): Promise<void> {
+    await this.run('end', tenant, jobId);
   }
 
   /** A worker's periodic call: its cap (MAX_RUNNING_PER_TENANT, 0 = none) lasts `ttlMs`. */

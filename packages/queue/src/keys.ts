@@ -46,8 +46,6 @@ export interface OffloadKeys {
   runningJobs(queue: string): string;
   /** Hash: tenant → how many of its jobs runningJobs holds. */
   runningCounts(queue: string): string;
-  /** Hash: job id → the BullMQ lock token of the attempt that counts it (see fair-share.ts). */
-  runningTokens(queue: string): string;
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
@@ -72,6 +70,5 @@ export function offloadKeys(prefix: string): OffloadKeys {
     heldTenants: (queue) => `${prefix}:${queue}:fair:tenants`,
     runningJobs: (queue) => `${prefix}:${queue}:fair:running`,
     runningCounts: (queue) => `${prefix}:${queue}:fair:counts`,
-    runningTokens: (queue) => `${prefix}:${queue}:fair:tokens`,
   };
 }

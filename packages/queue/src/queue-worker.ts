@@ -133,7 +133,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
      * (settle, BullMQ's own end of the job and its fetch of the next one).
      */
     const fair = (call: Promise<void>) => void call.catch((err: Error) => options.onError?.(err));
-    fair(fairShare.started(tenant, jobId, token ?? ''));
+    fair(fairShare.started(tenant, jobId));
     const running: RunningJob = {
       id: job.id as string,
       task: job.data.task,
@@ -153,7 +153,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     try {
       const { result, bytes } = await options
         .run(running)
-        .finally(() => fair(fairShare.ended(tenant, jobId, token ?? '')));
+        .finally(() => fair(fairShare.ended(tenant, jobId)));
       if (!(await settle(job, bytes, options.retention.completedMs).catch(() => true))) {
         throw new JobFailure(
           'result_too_large',
