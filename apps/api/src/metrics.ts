@@ -3,12 +3,19 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { routePath } from 'hono/route';
 import type { Logger } from 'pino';
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { healthRoute, readyRoute } from './routes.ts';
 
 /** Request duration buckets, seconds: answers take about a millisecond, long-polls up to a minute. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 15, 60];
 
+/**
+ * Routes that container and Kubernetes probes ask every few seconds: logged at debug,
+ * or they would fill the info log (a line per container every 10 s).
+ */
+const PROBE_ROUTES: ReadonlySet<string> = new Set([healthRoute.path, readyRoute.path]);
+
 export interface ApiMetrics {
-  /** Counts and times every request by method, route pattern and status, and logs it. */
+  /** Counts and times every request by method, route pattern and status; logs it (probes at debug). */
   observe: MiddlewareHandler;
   jobSubmitted(task: string): void;
   /** GET /metrics. */
@@ -66,7 +73,7 @@ export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): 
       const labels = { method: c.req.method, route, status: String(c.res.status) };
       requests.inc(labels);
       duration.observe(labels, seconds);
-      logger.info(
+      logger[PROBE_ROUTES.has(route) ? 'debug' : 'info'](
         {
           requestId: c.get('requestId'),
           method: c.req.method,

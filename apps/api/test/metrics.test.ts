@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { testPrefix } from '../../../tests/support/processes.ts';
@@ -6,7 +7,7 @@ import { registry } from '../../../tests/support/test-tasks.ts';
 
 let api: TestApi;
 beforeAll(async () => {
-  api = await startApi({ redisUrl: testRedisUrl(), prefix: testPrefix(), registry, listen: false });
+  api = await startApi({ redis: testRedis(), prefix: testPrefix(), registry, listen: false });
 });
 afterAll(() => api.close());
 
@@ -31,5 +32,32 @@ describe('GET /metrics', () => {
     );
     expect(text).toContain('offload_queue_jobs{queue="default",state="waiting"} 0');
     expect(text).toContain('# TYPE offload_api_jobs_submitted_total counter');
+  });
+});
+
+describe('the request log', () => {
+  it('logs a probe of /healthz or /readyz at debug, and any other request at info', async () => {
+    type Line = { level: number; path: string };
+    const lines: Line[] = [];
+    const logger = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as Line) },
+    );
+    const logged = await startApi({
+      redis: testRedis(),
+      prefix: testPrefix(),
+      registry,
+      listen: false,
+      logger,
+    });
+    try {
+      await logged.app.request('/healthz');
+      await logged.app.request('/readyz');
+      await logged.app.request('/v1/tasks');
+      expect(lines.map((line) => line.path)).toEqual(['/v1/tasks']);
+      expect(lines[0]?.level).toBe(logger.levels.values.info);
+    } finally {
+      await logged.close();
+    }
   });
 });

@@ -29,6 +29,9 @@ export interface DashboardDeps {
 
 type Env = { Variables: { requestId: string } };
 
+/** The container health check's route, asked every 10 s: logged at debug, or it would fill the info log. */
+const PROBE_PATH = '/healthz';
+
 /** Least time between two reads of the catalog for bull-board's queue list, ms. */
 const QUEUE_SYNC_MS = 1000;
 
@@ -82,7 +85,7 @@ export function createDashboard(deps: DashboardDeps) {
     .use(async function requestLog(c, next) {
       const started = performance.now();
       await next();
-      logger.info(
+      logger[c.req.path === PROBE_PATH ? 'debug' : 'info'](
         {
           requestId: c.get('requestId'),
           method: c.req.method,
