@@ -14,6 +14,15 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
  */
 const PROBE_ROUTES: ReadonlySet<string> = new Set([healthRoute.path, readyRoute.path]);
 
+/**
+ * BullMQ states of the jobs a worker fleet has to run now: due and not yet taken
+ * (waiting, prioritized), or taken and running (active), so a fleet busy with its
+ * last jobs is not scaled down under them. What KEDA scales workers on
+ * (deploy/kubernetes). Not counted yet: jobs held for fair share, which BullMQ
+ * keeps as delayed (packages/queue, fair-share.ts).
+ */
+export const DEPTH_STATES = ['waiting', 'prioritized', 'active'] as const;
+
 export interface ApiMetrics {
   /** Counts and times every request by method, route pattern and status; logs it (probes at debug). */
   observe: MiddlewareHandler;
@@ -23,8 +32,8 @@ export interface ApiMetrics {
 }
 
 /**
- * The API's Prometheus metrics. Queue depth is read from Redis at scrape time;
- * with Redis down the scrape still answers, without that gauge.
+ * The API's Prometheus metrics. Queue counts are read from Redis at scrape time,
+ * once for both queue gauges; with Redis down the scrape still answers, without them.
  */
 export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): ApiMetrics {
   const { jobs, logger } = options;
@@ -49,16 +58,39 @@ export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): 
     labelNames: ['task'] as const,
     registers: [registry],
   });
+  // One Redis read per scrape, shared by both queue gauges; scrape() starts a new one.
+  let countsOfScrape: ReturnType<JobQueues['countJobs']> | undefined;
+  const queueCounts = () => {
+    countsOfScrape ??= jobs.countJobs().catch(() => []);
+    return countsOfScrape;
+  };
   new Gauge({
     name: 'offload_queue_jobs',
-    help: 'Jobs in each queue by BullMQ state (waiting, prioritized, delayed, active, completed, failed, paused)',
+    help: 'Jobs in each queue by BullMQ state (waiting, prioritized, delayed, active, completed, failed, waiting-children)',
     labelNames: ['queue', 'state'] as const,
     registers: [registry],
     async collect() {
       this.reset();
-      const counts = await jobs.countJobs().catch(() => []);
-      for (const { queue, counts: byState } of counts) {
-        for (const [state, count] of Object.entries(byState)) this.set({ queue, state }, count);
+      for (const { queue, counts } of await queueCounts()) {
+        for (const [state, count] of Object.entries(counts)) this.set({ queue, state }, count);
+      }
+    },
+  });
+  new Gauge({
+    name: 'offload_queue_depth',
+    help:
+      'Jobs the workers of each queue have to run now: waiting + prioritized + active, what an autoscaler ' +
+      'sizes the worker fleet on. Delayed jobs are left out: not due yet, they would keep workers up for ' +
+      'jobs due hours later',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const { queue, counts } of await queueCounts()) {
+        this.set(
+          { queue },
+          DEPTH_STATES.reduce((sum, state) => sum + (counts[state] ?? 0), 0),
+        );
       }
     },
   });
@@ -89,6 +121,7 @@ export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): 
       submitted.inc({ task });
     },
     async scrape(c) {
+      countsOfScrape = undefined;
       return c.body(await registry.metrics(), 200, { 'content-type': registry.contentType });
     },
   };
