@@ -2,6 +2,19 @@ import { defineConfig } from 'vitest/config';
 
 const redis = ['tests/support/global-redis.ts'];
 
+/**
+ * The core, API and worker-fault tests again, against a local Redis Cluster
+ * of 3 primaries and 3 replicas (tests/support/global-cluster.ts), with the
+ * cluster's own tests: slots, spread over shards, failover.
+ */
+const CLUSTER_TESTS = [
+  'packages/queue/test/**/*.test.ts',
+  'apps/api/test/**/*.test.ts',
+  'tests/e2e/jobs.test.ts',
+  'tests/faults/workers.test.ts',
+  'tests/cluster/**/*.test.ts',
+];
+
 export default defineConfig({
   test: {
     // Tests spawn real processes and a real Redis; keep failures readable.
@@ -78,6 +91,17 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 60_000,
           // Each scenario kills processes or Redis and measures recovery: one file at a time.
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'cluster',
+          include: CLUSTER_TESTS,
+          globalSetup: ['tests/support/global-cluster.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 60_000,
+          // One cluster for the run, and worker processes that use every core: one file at a time.
           fileParallelism: false,
         },
       },

@@ -20,6 +20,8 @@ export interface PrivateRedisOptions {
   appendOnly?: boolean;
   /** Log to this file inside `dir`; unset keeps the log in memory for start-up errors only. */
   logFile?: string;
+  /** More redis-server flags, e.g. cluster mode's (tests/support/redis-cluster.ts). */
+  extraArgs?: readonly string[];
 }
 
 export function hasRedisServer(): boolean {
@@ -80,6 +82,7 @@ export async function startRedisServer(options: PrivateRedisOptions): Promise<Pr
     '--appendonly', options.appendOnly ? 'yes' : 'no',
     '--appendfsync', 'everysec',
     ...(options.logFile ? ['--logfile', join(options.dir, options.logFile)] : []),
+    ...(options.extraArgs ?? []),
   ];
   const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';

@@ -1,4 +1,4 @@
-import { JobQueues } from '@offload/queue';
+import { JobQueues, offloadKeys } from '@offload/queue';
 import { registry } from '@offload/tasks';
 import { Queue } from 'bullmq';
 import { alternate, type Benchmark, rawWorkerEnv } from '../lib/benchmark.ts';
@@ -57,7 +57,7 @@ export const e2eThroughput: Benchmark = {
     const tiny = registry.get(TINY.task);
     if (!tiny) throw new Error(`${TINY.task} is not a built-in task`);
     const producer = JobQueues.create({
-      redisUrl: stack.redisUrl,
+      redis: { url: stack.redisUrl },
       prefix,
       queueNames: registry.queues(),
     });
@@ -71,7 +71,8 @@ export const e2eThroughput: Benchmark = {
         attempts: tiny.defaults.attempts,
         backoff: tiny.defaults.backoff,
       });
-    const completed = (keyPrefix: string) => stack.redis.zcard(`${keyPrefix}:default:completed`);
+    const completed = (keyPrefix: string) =>
+      stack.redis.zcard(offloadKeys(keyPrefix).bullKey('default', 'completed'));
 
     const batch = async (keyPrefix: string, submitOne: () => Promise<unknown>): Promise<Batch> => {
       const before = await completed(keyPrefix);

@@ -1,3 +1,4 @@
+import { offloadKeys } from '@offload/queue';
 import { Queue } from 'bullmq';
 import { type Benchmark, rawWorkerEnv } from '../lib/benchmark.ts';
 import { until } from '../lib/http-client.ts';
@@ -39,8 +40,8 @@ async function bytesPerJob(
   count: number,
   submitOne: () => Promise<unknown>,
 ): Promise<{ all: number; withoutEvents: number }> {
-  const events = `${prefix}:default:events`;
-  const completed = () => stack.redis.zcard(`${prefix}:default:completed`);
+  const events = offloadKeys(prefix).bullKey('default', 'events');
+  const completed = () => stack.redis.zcard(offloadKeys(prefix).bullKey('default', 'completed'));
   const [memBefore, eventsBefore, doneBefore] = [
     await usedMemory(stack),
     await keyBytes(stack, events),

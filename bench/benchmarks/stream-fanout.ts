@@ -1,3 +1,4 @@
+import { offloadKeys } from '@offload/queue';
 import { Queue } from 'bullmq';
 import type { Benchmark } from '../lib/benchmark.ts';
 import { HttpClient, type OpenLoopResult, openLoop } from '../lib/http-client.ts';
@@ -83,7 +84,7 @@ export const streamFanout: Benchmark = {
               /streams open/,
             )
           : null;
-      const eventsKey = `${prefix}:default:events`;
+      const eventsKey = offloadKeys(prefix).bullKey('default', 'events');
       const [lastEvent] = await stack.redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
       const before = await commandsProcessed(stack);
       await (await queue.getJob(job.id))?.promote();

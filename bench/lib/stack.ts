@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis, offloadKeys, type Redis, readFleet } from '@offload/queue';
+import { createRedis, offloadKeys, type RedisClient, readFleet } from '@offload/queue';
 import { freePort, type PrivateRedis, startRedisServer } from '../../scripts/redis-server.ts';
 import { type RunningProcess, startNodeProcess } from '../../tests/support/processes.ts';
 import { BENCH_TASK_MODULES } from '../fixtures/bench-tasks.ts';
@@ -59,7 +59,7 @@ export class BenchStack {
     readonly redisUrl: string,
     /** Where the Redis comes from, for the report. */
     readonly redisKind: 'private' | 'given',
-    readonly redis: Redis,
+    readonly redis: RedisClient,
     private readonly owned: { server: PrivateRedis; dir: string } | undefined,
   ) {}
 
@@ -70,10 +70,10 @@ export class BenchStack {
    */
   static async start(givenUrl: string | undefined): Promise<BenchStack> {
     if (givenUrl)
-      return new BenchStack(givenUrl, 'given', createRedis(givenUrl, 'worker'), undefined);
+      return new BenchStack(givenUrl, 'given', createRedis({ url: givenUrl }, 'worker'), undefined);
     const dir = mkdtempSync(join(tmpdir(), 'offload-bench-redis-'));
     const server = await startRedisServer({ dir });
-    return new BenchStack(server.url, 'private', createRedis(server.url, 'worker'), {
+    return new BenchStack(server.url, 'private', createRedis({ url: server.url }, 'worker'), {
       server,
       dir,
     });

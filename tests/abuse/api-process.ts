@@ -3,7 +3,7 @@ import { registry } from '@offload/tasks';
 import { freePort } from '../../scripts/redis-server.ts';
 import { publishTasks } from '../support/api-server.ts';
 import { type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv, testRedis } from '../support/redis-url.ts';
 
 export interface ApiProcess {
   url: string;
@@ -23,11 +23,11 @@ export interface ApiProcess {
  */
 export async function startApiProcess(env: Record<string, string> = {}): Promise<ApiProcess> {
   const port = await freePort();
-  const redisUrl = env.REDIS_URL ?? testRedisUrl();
+  const target = env.REDIS_URL ? { url: env.REDIS_URL } : testRedis();
   const prefix = env.OFFLOAD_PREFIX ?? testPrefix();
-  await publishTasks(redisUrl, prefix, registry);
+  await publishTasks(target, prefix, registry);
   const api = startNodeProcess('apps/api/src/index.ts', {
-    REDIS_URL: redisUrl,
+    ...redisEnv(target),
     OFFLOAD_PREFIX: prefix,
     PORT: String(port),
     LOG_LEVEL: 'info',

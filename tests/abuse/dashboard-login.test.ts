@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import { type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv } from '../support/redis-url.ts';
 import { basic, type DashboardProcess, startDashboardProcess } from './dashboard-process.ts';
 
 const running: (DashboardProcess | RunningProcess)[] = [];
@@ -10,7 +10,7 @@ afterAll(() => Promise.all(running.map((p) => p.stop())));
 
 function startInProduction(password: string): RunningProcess {
   const dashboard = startNodeProcess('apps/dashboard/src/index.ts', {
-    REDIS_URL: testRedisUrl(),
+    ...redisEnv(),
     OFFLOAD_PREFIX: testPrefix(),
     DASHBOARD_PORT: '0',
     NODE_ENV: 'production',

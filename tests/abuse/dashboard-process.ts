@@ -1,6 +1,6 @@
 import { freePort } from '../../scripts/redis-server.ts';
 import { type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv } from '../support/redis-url.ts';
 
 export interface DashboardProcess {
   url: string;
@@ -14,7 +14,7 @@ export async function startDashboardProcess(
 ): Promise<DashboardProcess> {
   const port = await freePort();
   const dashboard = startNodeProcess('apps/dashboard/src/index.ts', {
-    REDIS_URL: testRedisUrl(),
+    ...redisEnv(),
     OFFLOAD_PREFIX: testPrefix(),
     DASHBOARD_PORT: String(port),
     ...env,

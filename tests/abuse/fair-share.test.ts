@@ -9,15 +9,15 @@ import {
   testPrefix,
   type WorkerProcessEnv,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
  * Fair share across tenants (DESIGN.md §4): real API, real worker processes,
  * the shared test Redis under a fresh prefix per test.
  */
-const redisUrl = testRedisUrl();
-const admin = createRedis(redisUrl, 'worker');
+const target = testRedis();
+const admin = createRedis(target, 'worker');
 const apiKeys = [
   { tenant: 'acme', key: 'acme-0123456789abcdef' },
   { tenant: 'bolt', key: 'bolt-0123456789abcdef' },
@@ -29,14 +29,14 @@ let b: ReturnType<typeof client>;
 const workers: RunningProcess[] = [];
 
 async function worker(options: Partial<WorkerProcessEnv> = {}) {
-  const started = await startWorkerProcess({ redisUrl, prefix, testTasks: true, ...options });
+  const started = await startWorkerProcess({ redis: target, prefix, testTasks: true, ...options });
   workers.push(started);
   return started;
 }
 
 beforeEach(async () => {
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix, registry, apiKeys });
+  api = await startApi({ redis: target, prefix, registry, apiKeys });
   a = client(api.url, apiKeys[0]?.key);
   b = client(api.url, apiKeys[1]?.key);
 });

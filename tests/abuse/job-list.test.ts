@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
@@ -31,11 +31,11 @@ async function medianMs(request: () => Promise<Response>, times = 5): Promise<nu
 }
 
 beforeAll(async () => {
-  const redisUrl = testRedisUrl();
+  const target = testRedis();
   const prefix = testPrefix();
   [api, worker] = await Promise.all([
-    startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'bulky', key: KEY }] }),
-    startWorkerProcess({ redisUrl, prefix, concurrency: 1, testTasks: true }),
+    startApi({ redis: target, prefix, registry, apiKeys: [{ tenant: 'bulky', key: KEY }] }),
+    startWorkerProcess({ redis: target, prefix, concurrency: 1, testTasks: true }),
   ]);
   for (let i = 0; i < JOBS; i++) {
     const res = await fetch(`${api.url}/v1/jobs`, {

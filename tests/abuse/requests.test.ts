@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNodeProcess } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv } from '../support/redis-url.ts';
 import { type ApiProcess, startApiProcess } from './api-process.ts';
 
 /**
@@ -87,7 +87,7 @@ describe('ids named like BullMQ keys', () => {
 describe('open mode', () => {
   it('is refused on a public interface unless API_ALLOW_OPEN=true', async () => {
     const refused = startNodeProcess('apps/api/src/index.ts', {
-      REDIS_URL: testRedisUrl(),
+      ...redisEnv(),
       HOST: '0.0.0.0',
       PORT: '0',
       API_KEYS: '',

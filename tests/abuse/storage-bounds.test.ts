@@ -3,10 +3,10 @@ import { catalogEntryOf, defineTask } from '@offload/tasks';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type KillableRedis, startKillableRedis } from '../support/private-redis.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { type ApiProcess, startApiProcess } from './api-process.ts';
 
-const redis = createRedis(testRedisUrl(), 'worker');
+const redis = createRedis(testRedis(), 'worker');
 afterAll(() => redis.disconnect());
 
 let api: ApiProcess | undefined;
@@ -42,7 +42,7 @@ const bigInput = defineTask({ ...text, name: 'test.big-input', maxInputBytes: 15
 /** The API process with both test tasks in its catalog. */
 async function startApi(env: Record<string, string> = {}): Promise<ApiProcess> {
   const started = await startApiProcess(env);
-  const admin = env.REDIS_URL ? createRedis(env.REDIS_URL, 'worker') : redis;
+  const admin = env.REDIS_URL ? createRedis({ url: env.REDIS_URL }, 'worker') : redis;
   await publishCatalog(admin, offloadKeys(started.prefix), [text, bigInput].map(catalogEntryOf));
   if (admin !== redis) admin.disconnect();
   return started;
@@ -103,7 +103,7 @@ async function tenantMemory(prefix: string, tenant: string, ids: string[]): Prom
     keys.tenantOpenJobs(tenant),
     keys.tenantStored(tenant),
     keys.tenantHeldUntil(tenant),
-    ...ids.map((id) => `${prefix}:default:${id}`),
+    ...ids.map((id) => offloadKeys(prefix).bullKey('default', id)),
   ];
   let total = 0;
   for (const name of names) total += Number((await redis.memory('USAGE', name, 'SAMPLES', 0)) ?? 0);
@@ -161,7 +161,7 @@ describe('Redis errors', () => {
   it("never put a job's input or Redis command arguments in the API's log", async () => {
     api = await startApi();
     // The queue's event stream as a plain string: BullMQ's add script fails with WRONGTYPE.
-    await redis.set(`${api.prefix}:default:events`, 'not a stream');
+    await redis.set(offloadKeys(api.prefix).bullKey('default', 'events'), 'not a stream');
     const marker = `secret-input-${Math.random().toString(36).slice(2)}`;
     const res = await submit(api.url, textOf(300, marker, 0));
     expect(res.status).toBe(500);
@@ -171,7 +171,7 @@ describe('Redis errors', () => {
     expect(lines.some((line) => line.msg === 'unhandled error')).toBe(true);
     expect(api.process.output()).not.toContain(marker);
     expect(api.process.output()).not.toContain('evalsha');
-    await redis.del(`${api.prefix}:default:events`);
+    await redis.del(offloadKeys(api.prefix).bullKey('default', 'events'));
   });
 });
 

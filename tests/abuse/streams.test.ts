@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { type KillableRedis, startKillableRedis } from '../support/private-redis.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
@@ -19,12 +19,9 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((api) => api.close()));
 });
 
-async function api(
-  options: Partial<Parameters<typeof startApi>[0]> = {},
-  redisUrl = testRedisUrl(),
-) {
+async function api(options: Partial<Parameters<typeof startApi>[0]> = {}, target = testRedis()) {
   const started = await startApi({
-    redisUrl,
+    redis: target,
     prefix: testPrefix(),
     registry,
     apiKeys: [ACME, GLOBEX],
@@ -197,13 +194,13 @@ describe('many streams on one job', () => {
     redis = await startKillableRedis({ appendOnly: false });
     [shared, worker] = await Promise.all([
       startApi({
-        redisUrl: redis.url,
+        redis: { url: redis.url },
         prefix,
         registry,
         apiKeys: [ACME, GLOBEX],
         streams: { perTenant: 1000 },
       }),
-      startWorkerProcess({ redisUrl: redis.url, prefix, concurrency: 1, testTasks: true }),
+      startWorkerProcess({ redis: { url: redis.url }, prefix, concurrency: 1, testTasks: true }),
     ]);
   }, 60_000);
   afterAll(async () => {

@@ -5,14 +5,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
  * The whole path with real parts: HTTP API on a real port, worker processes
  * started as `npm run worker` starts them, a real Redis.
  */
-const redisUrl = testRedisUrl();
+const target = testRedis();
 let api: TestApi;
 let http: ReturnType<typeof client>;
 let prefix: string;
@@ -21,14 +21,14 @@ const workers: RunningProcess[] = [];
 async function worker(
   options: { concurrency?: number; queues?: string; graceMs?: number; testTasks?: boolean } = {},
 ) {
-  const started = await startWorkerProcess({ redisUrl, prefix, testTasks: true, ...options });
+  const started = await startWorkerProcess({ redis: target, prefix, testTasks: true, ...options });
   workers.push(started);
   return started;
 }
 
 beforeAll(async () => {
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix, registry });
+  api = await startApi({ redis: target, prefix, registry });
   http = client(api.url);
 });
 afterEach(async () => {
@@ -36,7 +36,7 @@ afterEach(async () => {
   // A fresh prefix per test, so no job of one test reaches the next one's workers.
   await api.close();
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix, registry });
+  api = await startApi({ redis: target, prefix, registry });
   http = client(api.url);
 });
 afterAll(() => api.close());
@@ -244,7 +244,7 @@ describe('cancel', () => {
 
 describe('the per-tenant quota', () => {
   it('frees the place of a finished job at once, so a tenant at its quota can submit again', async () => {
-    const limited = await startApi({ redisUrl, prefix, registry, maxOpenJobsPerTenant: 2 });
+    const limited = await startApi({ redis: target, prefix, registry, maxOpenJobsPerTenant: 2 });
     try {
       const limitedHttp = client(limited.url);
       await worker({ concurrency: 2 });
@@ -292,7 +292,7 @@ describe('the fleet', () => {
     const w = await worker({ concurrency: 2 });
     const job = await http.submit('cpu.burn', { ms: 8000 });
     await http.until(job.id, (v) => v.state === 'running');
-    const redis = createRedis(redisUrl, 'worker');
+    const redis = createRedis(target, 'worker');
     try {
       let beat: Awaited<ReturnType<typeof readFleet>>[number] | undefined;
       // Well before the next regular beat (every 5 s): a start is published on its own.

@@ -11,7 +11,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv, testRedis } from '../support/redis-url.ts';
 import { TaskFolder } from '../support/task-files.ts';
 
 /**
@@ -19,7 +19,7 @@ import { TaskFolder } from '../support/task-files.ts';
  * repository, no install next to them, loaded by real worker processes; an
  * API started with no task module at all learns them from the catalog.
  */
-const redisUrl = testRedisUrl();
+const target = testRedis();
 let prefix: string;
 let api: TestApi;
 let http: ReturnType<typeof client>;
@@ -30,7 +30,7 @@ const reverseTask = files.reverse();
 const shoutVersion = (version: 1 | 2) => files.shout(version);
 
 async function worker(tasks: string, concurrency = 1): Promise<RunningProcess> {
-  const started = await startWorkerProcess({ redisUrl, prefix, tasks, concurrency });
+  const started = await startWorkerProcess({ redis: target, prefix, tasks, concurrency });
   workers.push(started);
   return started;
 }
@@ -56,7 +56,7 @@ async function catalogUntil(predicate: (list: TaskInfo[]) => boolean, timeoutMs 
 beforeEach(async () => {
   prefix = testPrefix();
   // No registry: the API starts with no task module and an empty catalog.
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redis: target, prefix });
   http = client(api.url);
 });
 afterEach(async () => {
@@ -143,7 +143,7 @@ describe('your own tasks', () => {
   });
 
   it('ignores a malformed catalog entry with a warning, never a 5xx', async () => {
-    const redis = createRedis(redisUrl, 'worker');
+    const redis = createRedis(target, 'worker');
     const keys = offloadKeys(prefix);
     await redis.hset(keys.catalog, 'broken 0000000000000000', '{"name": 42');
     await redis.hset(keys.catalog, 'text.fake 0123456789abcdef', JSON.stringify({ name: 'x' }));
@@ -245,7 +245,7 @@ describe('a task module that cannot serve', () => {
     'stops the worker at start with one line when the module %s',
     async (_, entry, line) => {
       const fatal = await refusedWorker({
-        REDIS_URL: redisUrl,
+        ...redisEnv(target),
         OFFLOAD_PREFIX: prefix,
         OFFLOAD_TASKS: entry(),
       });

@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
 import { client } from '../support/http.ts';
 import { ROOT, type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv } from '../support/redis-url.ts';
 import { PYTHON_TEST_TASKS } from '../support/test-tasks.ts';
 
 /** What the Docker image runs: the esbuild bundles under plain node, no tsx. */
@@ -19,7 +19,7 @@ describe('the production bundles', () => {
     });
     expect(build.status, build.stdout + build.stderr).toBe(0);
 
-    const env = { REDIS_URL: testRedisUrl(), OFFLOAD_PREFIX: testPrefix(), NODE_ENV: 'production' };
+    const env = { ...redisEnv(), OFFLOAD_PREFIX: testPrefix(), NODE_ENV: 'production' };
     // Production refuses to start without keys.
     const apiKey = 'prod-test-key-0123456789';
     const port = await freePort();

@@ -11,7 +11,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv, testRedis } from '../support/redis-url.ts';
 import { TaskFolder } from '../support/task-files.ts';
 
 /**
@@ -19,7 +19,7 @@ import { TaskFolder } from '../support/task-files.ts';
  * with `@task` from the `offload` package the worker provides, published to
  * the catalog, validated by the API, run by a worker beside TypeScript tasks.
  */
-const redisUrl = testRedisUrl();
+const target = testRedis();
 let prefix: string;
 let api: TestApi;
 let http: ReturnType<typeof client>;
@@ -47,7 +47,7 @@ def fib(input, ctx):
 
 beforeEach(async () => {
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redis: target, prefix });
   http = client(api.url);
 });
 afterEach(async () => {
@@ -67,7 +67,7 @@ describe('Python tasks', () => {
   it('run from a tasks.py beside TypeScript modules in one worker, published and validated like any task', async () => {
     const fib = pyFile('fib.py', FIB);
     const worker = await startWorkerProcess({
-      redisUrl,
+      redis: target,
       prefix,
       tasks: `${files.reverse()},${fib}`,
       concurrency: 2,
@@ -149,7 +149,7 @@ describe('a Python tasks file that cannot serve', () => {
     'stops the worker at start with one line when the file %s',
     async (_, entry, line) => {
       const fatal = await refusedWorker({
-        REDIS_URL: redisUrl,
+        ...redisEnv(target),
         OFFLOAD_PREFIX: prefix,
         OFFLOAD_TASKS: entry(),
       });

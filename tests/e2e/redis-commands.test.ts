@@ -1,3 +1,4 @@
+import { offloadKeys } from '@offload/queue';
 import { afterEach, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -34,9 +35,9 @@ function commandStats(info: string): Map<string, number> {
 it(`a job costs a bounded number of Redis commands (${JOBS} jobs, 2 executors)`, async () => {
   redis = await startKillableRedis({ appendOnly: false });
   const prefix = testPrefix();
-  api = await startApi({ redisUrl: redis.url, prefix, registry });
+  api = await startApi({ redis: { url: redis.url }, prefix, registry });
   worker = await startWorkerProcess({
-    redisUrl: redis.url,
+    redis: { url: redis.url },
     prefix,
     testTasks: true,
     concurrency: 2,
@@ -55,7 +56,7 @@ it(`a job costs a bounded number of Redis commands (${JOBS} jobs, 2 executors)`,
       }
     }),
   );
-  const completed = `${prefix}:default:completed`;
+  const completed = offloadKeys(prefix).bullKey('default', 'completed');
   while ((await redis.admin.zcard(completed)) < JOBS + 1) {
     await new Promise((r) => setTimeout(r, 200));
   }

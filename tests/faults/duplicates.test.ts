@@ -7,14 +7,14 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv, testRedis } from '../support/redis-url.ts';
 
 /**
  * A client that retries a submit it is unsure about, as clients do after a
  * timeout: 50 identical requests with one Idempotency-Key, at once, spread over
  * two API processes sharing one Redis.
  */
-const redisUrl = testRedisUrl();
+const target = testRedis();
 const prefix = testPrefix();
 const processes: RunningProcess[] = [];
 const apis: string[] = [];
@@ -23,7 +23,7 @@ beforeAll(async () => {
   for (let i = 0; i < 2; i++) {
     const port = await freePort();
     const api = startNodeProcess('apps/api/src/index.ts', {
-      REDIS_URL: redisUrl,
+      ...redisEnv(target),
       OFFLOAD_PREFIX: prefix,
       PORT: String(port),
     });
@@ -31,7 +31,7 @@ beforeAll(async () => {
     await api.waitForLine(/api listening/);
     apis.push(`http://127.0.0.1:${port}`);
   }
-  processes.push(await startWorkerProcess({ redisUrl, prefix, concurrency: 1 }));
+  processes.push(await startWorkerProcess({ redis: target, prefix, concurrency: 1 }));
 });
 afterAll(async () => {
   await Promise.all(processes.map((p) => p.stop('SIGKILL')));

@@ -1,7 +1,7 @@
 import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis } from '@offload/queue';
+import { createRedis, offloadKeys } from '@offload/queue';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -13,7 +13,7 @@ import {
   type WorkerProcessEnv,
   waitFor,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { PYTHON_TEST_TASKS } from '../support/test-tasks.ts';
 
 /**
@@ -21,8 +21,8 @@ import { PYTHON_TEST_TASKS } from '../support/test-tasks.ts';
  * real worker processes whose executors are python3 processes, driven
  * through the real API.
  */
-const redisUrl = testRedisUrl();
-const admin = createRedis(redisUrl, 'worker');
+const target = testRedis();
+const admin = createRedis(target, 'worker');
 let prefix: string;
 let api: TestApi;
 let http: ReturnType<typeof client>;
@@ -32,14 +32,14 @@ let tasksFile: string;
 const workers: RunningProcess[] = [];
 
 async function worker(options: Partial<WorkerProcessEnv> = {}) {
-  const started = await startWorkerProcess({ redisUrl, prefix, tasks: tasksFile, ...options });
+  const started = await startWorkerProcess({ redis: target, prefix, tasks: tasksFile, ...options });
   workers.push(started);
   return started;
 }
 
 beforeEach(async () => {
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redis: target, prefix });
   http = client(api.url);
   dir = mkdtempSync(join(tmpdir(), 'offload-py-faults-'));
   tasksFile = join(dir, 'test_tasks.py');
@@ -76,7 +76,8 @@ function readdirNumeric(path: string): number[] {
 }
 
 /** The job's log lines, as BullMQ keeps them (the dashboard shows them). */
-const jobLog = (id: string) => admin.lrange(`${prefix}:default:${id}:logs`, 0, -1);
+const jobLog = (id: string) =>
+  admin.lrange(offloadKeys(prefix).bullKey('default', `${id}:logs`), 0, -1);
 
 describe('Python tasks that misbehave', () => {
   it('a runaway loop is killed at its time limit, and the next job runs', async () => {

@@ -22,11 +22,16 @@ afterEach(async () => {
 
 async function stack(redis: KillableRedis, { worker = true } = {}) {
   const prefix = testPrefix();
-  const api: TestApi = await startApi({ redisUrl: redis.url, prefix, registry });
+  const api: TestApi = await startApi({ redis: { url: redis.url }, prefix, registry });
   cleanups.push(() => api.close());
   let w: RunningProcess | undefined;
   if (worker) {
-    w = await startWorkerProcess({ redisUrl: redis.url, prefix, concurrency: 2, testTasks: true });
+    w = await startWorkerProcess({
+      redis: { url: redis.url },
+      prefix,
+      concurrency: 2,
+      testTasks: true,
+    });
     const started = w;
     cleanups.push(() => started.stop('SIGKILL'));
   }
@@ -214,7 +219,7 @@ describe('a Redis that may evict keys', () => {
     await redis.admin.config('SET', 'maxmemory-policy', 'noeviction');
     expect((await http.call('GET', '/readyz')).status).toBe(200);
     const w2 = await startWorkerProcess({
-      redisUrl: redis.url,
+      redis: { url: redis.url },
       prefix: api.prefix,
       concurrency: 1,
       testTasks: true,

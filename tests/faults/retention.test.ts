@@ -1,3 +1,4 @@
+import { offloadKeys } from '@offload/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -24,14 +25,14 @@ beforeAll(async () => {
   prefix = testPrefix();
   const retentionMs = RETENTION_S * 1000;
   api = await startApi({
-    redisUrl: redis.url,
+    redis: { url: redis.url },
     prefix,
     registry,
     retention: { completedMs: retentionMs, failedMs: retentionMs },
   });
   http = client(api.url);
   worker = await startWorkerProcess({
-    redisUrl: redis.url,
+    redis: { url: redis.url },
     prefix,
     concurrency: 2,
     testTasks: true,
@@ -84,7 +85,10 @@ describe('retention', () => {
       const ids = await flow(BATCH, batch * BATCH);
       if (batch === 0) first = ids;
       // Let the window pass: the worker's sweep removes what no later completion did.
-      await until(async () => (await redis.admin.zcard(`${prefix}:default:completed`)) === 0);
+      await until(
+        async () =>
+          (await redis.admin.zcard(offloadKeys(prefix).bullKey('default', 'completed'))) === 0,
+      );
       samples.push(await usedMemory());
     }
     const kb = samples.map((bytes) => Math.round(bytes / 1024));

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JobView } from '@offload/contract';
-import { createRedis } from '@offload/queue';
+import { createRedis, offloadKeys } from '@offload/queue';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -12,15 +12,15 @@ import {
   testPrefix,
   type WorkerProcessEnv,
 } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 
 /**
  * Worker processes killed, drained and fed misbehaving tasks. Real processes,
  * real signals, the shared test Redis under a fresh key prefix per test.
  */
-const redisUrl = testRedisUrl();
-const admin = createRedis(redisUrl, 'worker');
+const target = testRedis();
+const admin = createRedis(target, 'worker');
 let prefix: string;
 let api: TestApi;
 let http: ReturnType<typeof client>;
@@ -28,14 +28,14 @@ let dir: string;
 const workers: RunningProcess[] = [];
 
 async function worker(options: Partial<WorkerProcessEnv> = {}) {
-  const started = await startWorkerProcess({ redisUrl, prefix, testTasks: true, ...options });
+  const started = await startWorkerProcess({ redis: target, prefix, testTasks: true, ...options });
   workers.push(started);
   return started;
 }
 
 beforeEach(async () => {
   prefix = testPrefix();
-  api = await startApi({ redisUrl, prefix, registry });
+  api = await startApi({ redis: target, prefix, registry });
   http = client(api.url);
   dir = mkdtempSync(join(tmpdir(), 'offload-faults-'));
 });
@@ -50,7 +50,7 @@ const ms = (iso: string | null) => Date.parse(iso as string);
 
 /** How often BullMQ recorded each job as completed, from the queue's own event stream. */
 async function completions(queue = 'default'): Promise<Map<string, number>> {
-  const entries = (await admin.xrange(`${prefix}:${queue}:events`, '-', '+')) as [
+  const entries = (await admin.xrange(offloadKeys(prefix).bullKey(queue, 'events'), '-', '+')) as [
     string,
     string[],
   ][];
@@ -127,10 +127,11 @@ describe('a CPU-heavy job', () => {
     const [a, b] = [await worker({ concurrency: 1 }), await worker({ concurrency: 1 })];
     const job = await http.submit('cpu.burn', { ms: 60_000 }, { timeoutMs: 90_000 });
     const done = await http.until(job.id, (v) => v.state === 'completed', 90_000);
-    const entries = (await admin.xrange(`${prefix}:default:events`, '-', '+')) as [
-      string,
-      string[],
-    ][];
+    const entries = (await admin.xrange(
+      offloadKeys(prefix).bullKey('default', 'events'),
+      '-',
+      '+',
+    )) as [string, string[]][];
     const stalls = entries.filter(([, fields]) => fields.includes('stalled')).length;
     const logs = a.output() + b.output();
     console.log(

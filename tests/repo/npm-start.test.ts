@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
 import { client } from '../support/http.ts';
 import { type RunningProcess, startNodeProcess, testPrefix } from '../support/processes.ts';
-import { testRedisUrl } from '../support/redis-url.ts';
+import { redisEnv } from '../support/redis-url.ts';
 
 let started: RunningProcess | undefined;
 afterEach(async () => {
@@ -29,7 +29,7 @@ describe('npm start', () => {
       freePort(),
     ]);
     started = startNodeProcess('scripts/start.ts', {
-      REDIS_URL: testRedisUrl(),
+      ...redisEnv(),
       OFFLOAD_PREFIX: testPrefix(),
       PORT: String(port),
       DASHBOARD_PORT: String(dashboardPort),

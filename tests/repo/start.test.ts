@@ -42,7 +42,7 @@ describe('npm start picks its Redis', () => {
     const chosen = await chooseRedis({ redisUrl: undefined, port, dataDir });
     expect(chosen.owned).toBeDefined();
     stops.push(() => chosen.owned?.stop() ?? Promise.resolve());
-    const redis = createRedis(chosen.url, 'worker');
+    const redis = createRedis({ url: chosen.url }, 'worker');
     try {
       expect(await redis.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
       expect(await redis.config('GET', 'maxmemory-policy')).toEqual([

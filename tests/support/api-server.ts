@@ -5,6 +5,7 @@ import {
   JobQueues,
   offloadKeys,
   publishCatalog,
+  type RedisTarget,
   type Retention,
 } from '@offload/queue';
 import { catalogEntryOf, type TaskRegistry } from '@offload/tasks';
@@ -31,8 +32,8 @@ export interface TestApi {
  * Publishes a registry's tasks to the catalog, as a worker running them does
  * at start: for API tests that need tasks but no worker.
  */
-export async function publishTasks(redisUrl: string, prefix: string, registry: TaskRegistry) {
-  const redis = createRedis(redisUrl, 'worker');
+export async function publishTasks(target: RedisTarget, prefix: string, registry: TaskRegistry) {
+  const redis = createRedis(target, 'worker');
   try {
     await publishCatalog(redis, offloadKeys(prefix), registry.list().map(catalogEntryOf));
   } finally {
@@ -46,7 +47,7 @@ export async function publishTasks(redisUrl: string, prefix: string, registry: T
  * publish first, as if workers running them had started.
  */
 export async function startApi(options: {
-  redisUrl: string;
+  redis: RedisTarget;
   prefix: string;
   registry?: TaskRegistry;
   listen?: boolean;
@@ -69,9 +70,9 @@ export async function startApi(options: {
   /** Default: API_MAX_STREAMS_PER_TENANT, API_MAX_STREAMS and API_STREAM_MAX_S's defaults. */
   streams?: Partial<AppDeps['streams']>;
 }): Promise<TestApi> {
-  if (options.registry) await publishTasks(options.redisUrl, options.prefix, options.registry);
+  if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
-    redisUrl: options.redisUrl,
+    redis: options.redis,
     prefix: options.prefix,
     maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
     maxStoredBytesPerTenant: options.maxStoredBytesPerTenant ?? 0,

@@ -14,12 +14,12 @@ import './redis-url.ts';
 export default async function setup(project: TestProject) {
   const given = process.env.REDIS_URL;
   if (given) {
-    project.provide('redisUrl', given);
+    project.provide('redisTarget', { url: given });
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'offload-test-redis-'));
   const redis = await startRedisServer({ dir });
-  project.provide('redisUrl', redis.url);
+  project.provide('redisTarget', { url: redis.url });
   return async () => {
     await redis.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createRedis, type Redis } from '@offload/queue';
+import { createRedis, type RedisClient } from '@offload/queue';
 import { type PrivateRedis, startRedisServer } from '../../scripts/redis-server.ts';
 
 /**
@@ -12,7 +12,7 @@ import { type PrivateRedis, startRedisServer } from '../../scripts/redis-server.
 export interface KillableRedis {
   readonly url: string;
   /** A plain client for setup and inspection (reconnects on its own). */
-  readonly admin: Redis;
+  readonly admin: RedisClient;
   /** SIGKILL: no shutdown, no final fsync; only what the AOF already holds survives. */
   kill(): Promise<void>;
   /** Starts redis-server again on the same port and data directory. */
@@ -24,7 +24,7 @@ export async function startKillableRedis({ appendOnly = true } = {}): Promise<Ki
   const dir = mkdtempSync(join(tmpdir(), 'offload-fault-redis-'));
   let server: PrivateRedis = await startRedisServer({ dir, appendOnly });
   const { port, url } = server;
-  const admin = createRedis(url, 'worker');
+  const admin = createRedis({ url }, 'worker');
   const kill = () =>
     new Promise<void>((resolve) => {
       const child = server.process;

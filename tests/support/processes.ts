@@ -2,6 +2,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import type { RedisTarget } from '@offload/queue';
+import { redisEnv } from './redis-url.ts';
 import { TEST_TASK_MODULES } from './test-tasks.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -87,7 +89,7 @@ export function startNodeProcess(
 }
 
 export interface WorkerProcessEnv {
-  redisUrl: string;
+  redis: RedisTarget;
   prefix: string;
   concurrency?: number;
   queues?: string;
@@ -104,7 +106,7 @@ export interface WorkerProcessEnv {
 export async function startWorkerProcess(options: WorkerProcessEnv): Promise<RunningProcess> {
   const tasks = options.tasks ?? (options.testTasks ? TEST_TASK_MODULES : undefined);
   const worker = startNodeProcess('apps/worker/src/index.ts', {
-    REDIS_URL: options.redisUrl,
+    ...redisEnv(options.redis),
     OFFLOAD_PREFIX: options.prefix,
     WORKER_CONCURRENCY: String(options.concurrency ?? 2),
     WORKER_SHUTDOWN_GRACE_MS: String(options.graceMs ?? 5000),

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
+import { JobQueues, LOG_REDACT, redisTargetFrom, retentionFrom } from '@offload/queue';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
@@ -8,7 +8,7 @@ import { TaskCatalog } from './task-catalog.ts';
 const env = loadApiEnv();
 const logger = pino({ name: 'api', level: env.LOG_LEVEL, redact: LOG_REDACT });
 const jobs = JobQueues.create({
-  redisUrl: env.REDIS_URL,
+  redis: redisTargetFrom(env),
   prefix: env.OFFLOAD_PREFIX,
   maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
   maxStoredBytesPerTenant: env.API_MAX_STORED_BYTES_PER_TENANT,

@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../../scripts/redis-server.ts';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 // No worker runs here: these tests are about what the API accepts, refuses and records.
 let api: TestApi;
 beforeAll(async () => {
   api = await startApi({
-    redisUrl: testRedisUrl(),
+    redis: testRedis(),
     prefix: testPrefix(),
     registry,
     listen: false,
@@ -289,7 +289,7 @@ describe('with Redis unreachable', () => {
     // A port nothing listens on.
     const port = await freePort();
     down = await startApi({
-      redisUrl: `redis://127.0.0.1:${port}`,
+      redis: { url: `redis://127.0.0.1:${port}` },
       prefix: testPrefix(),
       listen: false,
     });

@@ -2,13 +2,13 @@ import { registry } from '@offload/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 // No worker runs here: these tests are about what a batch adds, all or none.
 let api: TestApi;
 beforeAll(async () => {
   api = await startApi({
-    redisUrl: testRedisUrl(),
+    redis: testRedis(),
     prefix: testPrefix(),
     registry,
     listen: false,

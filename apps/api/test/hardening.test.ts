@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 /**
  * Generated abuse of every route: random JSON, wrong types, huge numbers,
@@ -15,7 +15,7 @@ const KEY = 'hardening-key-0123456789ab';
 let api: TestApi;
 beforeAll(async () => {
   api = await startApi({
-    redisUrl: testRedisUrl(),
+    redis: testRedis(),
     prefix: testPrefix(),
     registry,
     apiKeys: [{ tenant: 'fuzz', key: KEY }],

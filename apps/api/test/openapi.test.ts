@@ -7,7 +7,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { ROOT, testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked by the assertions
 type Doc = any;
@@ -21,7 +21,7 @@ const work = mkdtempSync(join(ROOT, 'test-results', 'openapi-'));
 let api: TestApi;
 let doc: Doc;
 beforeAll(async () => {
-  api = await startApi({ redisUrl: testRedisUrl(), prefix: testPrefix(), registry, listen: false });
+  api = await startApi({ redis: testRedis(), prefix: testPrefix(), registry, listen: false });
   const res = await api.app.request('/openapi.json');
   expect(res.status).toBe(200);
   doc = await res.json();

@@ -2,7 +2,7 @@ import { registry } from '@offload/tasks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { loadApiEnv } from '../src/env.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked by the assertions that read them
@@ -15,7 +15,7 @@ const BETA = 'beta-key-0123456789abcdef';
 let api: TestApi;
 beforeAll(async () => {
   api = await startApi({
-    redisUrl: testRedisUrl(),
+    redis: testRedis(),
     prefix: testPrefix(),
     registry,
     listen: false,
@@ -158,7 +158,7 @@ describe('limits', () => {
   it('refuses a tenant over its quota of unfinished jobs with 429, and takes jobs again once some finish', async () => {
     const quotaKey = 'gamma-key-0123456789abcdef';
     const limited = await startApi({
-      redisUrl: testRedisUrl(),
+      redis: testRedis(),
       prefix: testPrefix(),
       registry,
       listen: false,
@@ -202,7 +202,7 @@ describe('limits', () => {
       { tenant: 'alpha', key: ALPHA },
       { tenant: 'beta', key: BETA },
     ];
-    const options = { redisUrl: testRedisUrl(), prefix, registry, listen: false, apiKeys };
+    const options = { redis: testRedis(), prefix, registry, listen: false, apiKeys };
     const rateLimit = { limit: 10, windowMs: 60_000 };
     const [one, two] = await Promise.all([
       startApi({ ...options, rateLimit }),

@@ -1,5 +1,5 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT, retentionFrom } from '@offload/queue';
+import { JobQueues, LOG_REDACT, redisTargetFrom, retentionFrom } from '@offload/queue';
 import { pino } from 'pino';
 import { createDashboard } from './app.ts';
 import { loadDashboardEnv } from './env.ts';
@@ -25,7 +25,7 @@ if (!admin) {
   );
 }
 const jobs = JobQueues.create({
-  redisUrl: env.REDIS_URL,
+  redis: redisTargetFrom(env),
   prefix: env.OFFLOAD_PREFIX,
   retention: retentionFrom(env),
 });

@@ -11,7 +11,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { registry } from '../../../tests/support/test-tasks.ts';
 
 /**
@@ -32,10 +32,10 @@ let requested: string[];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  const redisUrl = testRedisUrl();
+  const target = testRedis();
   const prefix = testPrefix();
-  worker = await startWorkerProcess({ redisUrl, prefix, concurrency: 2, testTasks: true });
-  jobs = JobQueues.create({ redisUrl, prefix, queueNames: registry.queues() });
+  worker = await startWorkerProcess({ redis: target, prefix, concurrency: 2, testTasks: true });
+  jobs = JobQueues.create({ redis: target, prefix, queueNames: registry.queues() });
   dashboard = await serveDashboard(jobs, admin);
   ({ browser, page, requested } = await openBrowser(admin));
 });

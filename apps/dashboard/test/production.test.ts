@@ -10,7 +10,7 @@ import {
   startNodeProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { redisEnv, testRedis } from '../../../tests/support/redis-url.ts';
 
 /** What the image runs: the esbuild bundle under plain node, bull-board's UI files from node_modules. */
 const running: RunningProcess[] = [];
@@ -18,7 +18,7 @@ afterAll(() => Promise.all(running.map((p) => p.stop('SIGKILL'))));
 
 const BUNDLE = 'apps/dashboard/dist/index.js';
 const env = () => ({
-  REDIS_URL: testRedisUrl(),
+  ...redisEnv(),
   OFFLOAD_PREFIX: testPrefix(),
   NODE_ENV: 'production',
 });
@@ -43,7 +43,7 @@ describe('the dashboard bundle in production', () => {
     const port = await freePort();
     const settings = env();
     // The queues come from the catalog workers publish: as if a worker of the built-ins had started.
-    await publishTasks(settings.REDIS_URL, settings.OFFLOAD_PREFIX, registry);
+    await publishTasks(testRedis(), settings.OFFLOAD_PREFIX, registry);
     const dashboard = startNodeProcess(
       BUNDLE,
       {

@@ -2,7 +2,7 @@ import { JobQueues } from '@offload/queue';
 import { pino } from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { createDashboard } from '../src/app.ts';
 
 const jobs = JobQueues.create({ redis: testRedis(), prefix: testPrefix() });

@@ -1,6 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRedis, JobQueues, offloadKeys, publishCatalog, type Redis } from '@offload/queue';
+import {
+  createRedis,
+  JobQueues,
+  offloadKeys,
+  publishCatalog,
+  type RedisClient,
+} from '@offload/queue';
 import { catalogEntryOf, defineTask } from '@offload/tasks';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +18,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { TaskFolder } from '../../../tests/support/task-files.ts';
 
 /**
@@ -23,7 +29,7 @@ import { TaskFolder } from '../../../tests/support/task-files.ts';
  */
 const SHOTS = join(ROOT, 'test-results', 'dashboard');
 const admin = { user: 'admin', password: 'correct horse battery staple' };
-const redisUrl = testRedisUrl();
+const target = testRedis();
 const prefix = testPrefix();
 const files = new TaskFolder();
 const reverseTask = files.reverse();
@@ -40,7 +46,7 @@ const resize = defineTask({
   run: () => ({ bytes: 0 }),
 });
 
-let redis: Redis;
+let redis: RedisClient;
 let jobs: JobQueues;
 let dashboard: { url: string; close(): Promise<void> };
 let browser: Browser;
@@ -51,9 +57,9 @@ let requested: string[];
 
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
-  redis = createRedis(redisUrl, 'worker');
+  redis = createRedis(target, 'worker');
   await publishCatalog(redis, offloadKeys(prefix), [catalogEntryOf(resize)]);
-  jobs = JobQueues.create({ redisUrl, prefix });
+  jobs = JobQueues.create({ redis: target, prefix });
   dashboard = await serveDashboard(jobs, admin);
   ({ browser, page, requested } = await openBrowser(admin));
 });
@@ -67,7 +73,7 @@ afterAll(async () => {
 });
 
 async function worker(tasks: string): Promise<RunningProcess> {
-  const started = await startWorkerProcess({ redisUrl, prefix, tasks, concurrency: 1 });
+  const started = await startWorkerProcess({ redis: target, prefix, tasks, concurrency: 1 });
   workers.push(started);
   return started;
 }

@@ -4,6 +4,7 @@ import {
   evictionProblem,
   LOG_REDACT,
   offloadKeys,
+  redisTargetFrom,
   retentionFrom,
 } from '@offload/queue';
 import { pino } from 'pino';
@@ -56,7 +57,7 @@ export async function runWorkerProcess(): Promise<void> {
     logger.warn({ unknown, known }, 'WORKER_QUEUES names queues no task uses');
   }
 
-  const redis = createRedis(env.REDIS_URL, 'worker');
+  const redis = createRedis(redisTargetFrom(env), 'worker');
   // Refuse rather than run jobs that an evicting Redis may drop (waits for Redis if it is down).
   const redisProblem = await evictionProblem(redis);
   if (redisProblem) {

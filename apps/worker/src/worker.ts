@@ -13,7 +13,7 @@ import {
   type OffloadKeys,
   publishCatalog,
   type QueueWorker,
-  type Redis,
+  type RedisClient,
   type Retention,
   type RunningJob,
   readFleet,
@@ -27,8 +27,8 @@ import type { ExecutorPool } from './executor-pool.ts';
 import { ExecutionError } from './executor-protocol.ts';
 
 export interface WorkerDeps {
-  /** A worker-role connection (createRedis(url, 'worker')). */
-  redis: Redis;
+  /** A worker-role connection (createRedis(target, 'worker')). */
+  redis: RedisClient;
   keys: OffloadKeys;
   /** Queues this process serves (WORKER_QUEUES). */
   queues: readonly string[];
@@ -193,7 +193,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
   const workers: QueueWorker[] = deps.queues.map((queue) =>
     startQueueWorker({
       redis,
-      prefix: keys.prefix,
+      keys,
       queue,
       retention: deps.retention,
       maxRunningPerTenant: deps.maxRunningPerTenant,

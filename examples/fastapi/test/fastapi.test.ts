@@ -10,7 +10,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 /**
  * examples/fastapi for real: uvicorn serving app.py, the Offload API, and a
@@ -18,7 +18,7 @@ import { testRedisUrl } from '../../../tests/support/redis-url.ts';
  */
 const EXAMPLE = fileURLToPath(new URL('..', import.meta.url));
 const SDK = fileURLToPath(new URL('../../../sdk/python', import.meta.url));
-const redisUrl = testRedisUrl();
+const target = testRedis();
 const prefix = testPrefix();
 /** Samples per job: about a second of pure-Python CPU on this machine's kind. */
 const SAMPLES = 8_000_000;
@@ -73,9 +73,9 @@ async function post(
 const ping = () => timed(fetch(`${app}/ping`).then((res) => res.json()));
 
 beforeAll(async () => {
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redis: target, prefix });
   worker = await startWorkerProcess({
-    redisUrl,
+    redis: target,
     prefix,
     tasks: 'examples/fastapi/tasks.py',
     concurrency: 2,

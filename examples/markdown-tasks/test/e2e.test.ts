@@ -6,7 +6,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 /**
  * The project as its README runs it: a real worker with OFFLOAD_TASKS naming
@@ -17,15 +17,15 @@ let worker: RunningProcess;
 let http: ReturnType<typeof client>;
 
 beforeAll(async () => {
-  const redisUrl = testRedisUrl();
+  const target = testRedis();
   const prefix = testPrefix();
   worker = await startWorkerProcess({
-    redisUrl,
+    redis: target,
     prefix,
     tasks: './examples/markdown-tasks',
     queues: 'markdown',
   });
-  api = await startApi({ redisUrl, prefix });
+  api = await startApi({ redis: target, prefix });
   http = client(api.url);
 });
 afterAll(async () => {

@@ -11,7 +11,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 
 // The `offload` command as npm links it (node_modules/.bin/offload), run as a real process.
 const BIN = `${ROOT}node_modules/.bin/offload`;
@@ -20,17 +20,17 @@ const KEY = 'cli-test-key-0123456789abc';
 let api: TestApi;
 let worker: RunningProcess;
 beforeAll(async () => {
-  const redisUrl = testRedisUrl();
+  const target = testRedis();
   const prefix = testPrefix();
   [api, worker] = await Promise.all([
     startApi({
-      redisUrl,
+      redis: target,
       prefix,
       registry,
       apiKeys: [{ tenant: 'cli', key: KEY }],
       maxBodyBytes: 1024 * 1024,
     }),
-    startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
+    startWorkerProcess({ redis: target, prefix, concurrency: 2 }),
   ]);
 });
 afterAll(async () => {

@@ -7,7 +7,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { type JobEvent, OfflineError, OffloadClient, ProblemError } from '../src/index.ts';
 
 const KEY = 'client-test-key-0123456789';
@@ -18,10 +18,10 @@ let offload: OffloadClient;
 const prefix = testPrefix();
 
 beforeAll(async () => {
-  const redisUrl = testRedisUrl();
+  const target = testRedis();
   [api, worker] = await Promise.all([
-    startApi({ redisUrl, prefix, registry, apiKeys: [{ tenant: 'acme', key: KEY }] }),
-    startWorkerProcess({ redisUrl, prefix, concurrency: 2 }),
+    startApi({ redis: target, prefix, registry, apiKeys: [{ tenant: 'acme', key: KEY }] }),
+    startWorkerProcess({ redis: target, prefix, concurrency: 2 }),
   ]);
   offload = new OffloadClient({ baseUrl: api.url, apiKey: KEY });
 });
@@ -67,7 +67,7 @@ describe('the typed client against a real API and worker', () => {
   it('reopens a stream the server ends after its lifetime and still ends with the final event', async () => {
     // A second API on the same Redis whose streams last 400 ms: a 2 s job outlives several.
     const shortLived = await startApi({
-      redisUrl: testRedisUrl(),
+      redis: testRedis(),
       prefix,
       apiKeys: [{ tenant: 'acme', key: KEY }],
       streams: { maxLifetimeMs: 400 },

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 
 /**
@@ -8,13 +8,13 @@ import type { OffloadKeys } from './keys.ts';
  */
 export class CancelListener {
   private constructor(
-    private readonly redis: Redis,
-    private readonly subscriber: Redis,
+    private readonly redis: RedisClient,
+    private readonly subscriber: RedisClient,
     private readonly keys: OffloadKeys,
   ) {}
 
   static async start(
-    redis: Redis,
+    redis: RedisClient,
     keys: OffloadKeys,
     onCancel: (jobId: string) => void,
   ): Promise<CancelListener> {

@@ -1,6 +1,6 @@
 import { CatalogEntry, type TaskInfo, type TaskVersion } from '@offload/contract';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import type { RedisClient } from './connection.ts';
 import type { WorkerHeartbeat } from './fleet.ts';
 import type { OffloadKeys } from './keys.ts';
 
@@ -33,7 +33,7 @@ export const versionKey = (name: string, fingerprint: string) => `${name} ${fing
 
 /** Publishes the versions a worker runs; bumps the catalog version when one is new. */
 export async function publishCatalog(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   entries: readonly CatalogEntry[],
 ): Promise<void> {
@@ -51,7 +51,11 @@ export async function publishCatalog(
 }
 
 /** Removes the versions of these tasks past the newest MAX_VERSIONS_KEPT. */
-async function pruneVersions(redis: Redis, keys: OffloadKeys, names: Set<string>): Promise<void> {
+async function pruneVersions(
+  redis: RedisClient,
+  keys: OffloadKeys,
+  names: Set<string>,
+): Promise<void> {
   const { entries } = await readCatalog(redis, keys);
   const stale = [...names].flatMap((name) =>
     entries
@@ -76,11 +80,11 @@ export interface CatalogSnapshot {
   malformed: string[];
 }
 
-export async function readCatalogVersion(redis: Redis, keys: OffloadKeys): Promise<string> {
+export async function readCatalogVersion(redis: RedisClient, keys: OffloadKeys): Promise<string> {
   return (await redis.get(keys.catalogVersion)) ?? '0';
 }
 
-export async function readCatalog(redis: Redis, keys: OffloadKeys): Promise<CatalogSnapshot> {
+export async function readCatalog(redis: RedisClient, keys: OffloadKeys): Promise<CatalogSnapshot> {
   const [version, fields] = await Promise.all([
     readCatalogVersion(redis, keys),
     redis.hgetall(keys.catalog),

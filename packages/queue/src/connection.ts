@@ -1,4 +1,16 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+
+/**
+ * Where Redis is: one server (REDIS_URL), or a Redis Cluster reached through
+ * seed nodes (REDIS_CLUSTER_NODES, with REDIS_PASSWORD). Every process builds
+ * its connections from one of these, never from a URL alone.
+ */
+export type RedisTarget =
+  | { url: string }
+  | { clusterNodes: readonly { host: string; port: number }[]; password?: string };
+
+/** A connection to either kind of target: ioredis' Cluster speaks the same commands, routed by key slot. */
+export type RedisClient = Redis | Cluster;
 
 /**
  * How a process talks to Redis.
@@ -31,11 +43,59 @@ export function redisOptions(role: RedisRole): RedisOptions {
   return { ...common, maxRetriesPerRequest: null, enableOfflineQueue: true };
 }
 
-export function createRedis(url: string, role: RedisRole): Redis {
-  const redis = new Redis(url, redisOptions(role));
+/**
+ * Cluster-level settings. The per-node options of `role` apply to each node's
+ * connection; the offline queue and retries are also the cluster's own, so the
+ * API fails fast there too. During a failover a node answers CLUSTERDOWN or
+ * is unreachable until its replica is promoted: ioredis then refreshes the
+ * slot map and, for the patient worker role, sends the command again.
+ */
+function clusterOptions(role: RedisRole, password: string | undefined): ClusterOptions {
+  const node = { ...redisOptions(role), ...(password && { password }) };
+  return {
+    redisOptions: node,
+    enableOfflineQueue: node.enableOfflineQueue ?? true,
+    clusterRetryStrategy: () => RECONNECT_EVERY_MS,
+    retryDelayOnFailover: RECONNECT_EVERY_MS,
+    retryDelayOnClusterDown: RECONNECT_EVERY_MS,
+    retryDelayOnTryAgain: RECONNECT_EVERY_MS,
+    slotsRefreshTimeout: 2000,
+    // A node that disappears is noticed on the next command; the map is also refreshed every 5 s.
+    slotsRefreshInterval: 5000,
+  };
+}
+
+export function createRedis(target: RedisTarget, role: RedisRole): RedisClient {
+  const redis =
+    'url' in target
+      ? new Redis(target.url, redisOptions(role))
+      : new Cluster([...target.clusterNodes], clusterOptions(role, target.password));
   // Without a listener ioredis prints every failed reconnect; the owner logs state changes instead.
   redis.on('error', () => {});
   return redis;
+}
+
+/** Whether the target is a Redis Cluster. */
+export function isCluster(redis: RedisClient): redis is Cluster {
+  return redis instanceof Cluster;
+}
+
+/**
+ * Waits until `replicas` replicas hold every write made so far on the node
+ * serving `slotKey` (Redis WAIT), at most `timeoutMs`; answers how many did.
+ * On a cluster WAIT must reach that key's primary: it rides in a pipeline
+ * with a read of the key, which ioredis routes by the key's slot.
+ */
+export async function waitForReplicas(
+  redis: RedisClient,
+  slotKey: string,
+  replicas: number,
+  timeoutMs: number,
+): Promise<number> {
+  const answers = await redis.pipeline().exists(slotKey).wait(replicas, timeoutMs).exec();
+  const [err, acked] = answers?.[1] ?? [new Error('WAIT got no answer'), 0];
+  if (err) throw err;
+  return Number(acked);
 }
 
 /** Raised in place of connection errors so the API can answer 503 instead of 500. */
@@ -54,7 +114,7 @@ export class RedisOutOfMemoryError extends Error {
 }
 
 const UNAVAILABLE =
-  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF/;
+  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF|TRYAGAIN|Too many Cluster redirections|refresh slots cache|None of startup nodes|Cluster isn't ready|MASTERDOWN|NOREPLICAS/;
 /** Redis' answer to a write past maxmemory, also when a Lua script (BullMQ's) hits it. */
 const OUT_OF_MEMORY = /OOM command not allowed/;
 
@@ -70,7 +130,7 @@ export function isRedisOutOfMemory(err: unknown): boolean {
 }
 
 /** Resolves when a connection being opened is ready; rejects as soon as that attempt fails. */
-function connected(redis: Redis): Promise<void> {
+function connected(redis: RedisClient): Promise<void> {
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       redis.off('ready', onReady);
@@ -96,7 +156,7 @@ const DOWN = new Set(['reconnecting', 'close', 'end']);
  * before it sends anything, which with Redis down would be forever.
  */
 export async function guardRedis<T>(
-  redis: Redis,
+  redis: RedisClient,
   operation: () => Promise<T>,
   timeoutMs = 2 * API_COMMAND_TIMEOUT_MS,
 ): Promise<T> {

@@ -1,5 +1,26 @@
 import { z } from 'zod';
+import type { RedisTarget } from './connection.ts';
 import type { Retention } from './job-options.ts';
+
+/** `host:port,host:port`: the seed nodes of a Redis Cluster. */
+const clusterNodes = z
+  .string()
+  .transform((text, ctx) => {
+    const nodes: { host: string; port: number }[] = [];
+    for (const entry of text.split(',').map((e) => e.trim())) {
+      if (!entry) continue;
+      const match = /^(\[[^\]]+\]|[^\s:]+):(\d{1,5})$/.exec(entry);
+      const port = Number(match?.[2]);
+      if (!match || port < 1 || port > 65_535) {
+        ctx.addIssue({ code: 'custom', message: `"${entry}" is not host:port` });
+        continue;
+      }
+      nodes.push({ host: (match[1] as string).replace(/^\[|\]$/g, ''), port });
+    }
+    if (nodes.length === 0) ctx.addIssue({ code: 'custom', message: 'names no node' });
+    return nodes;
+  })
+  .optional();
 
 /**
  * Environment variables every Offload process reads (DESIGN.md §7), as a zod
@@ -11,10 +32,17 @@ export const sharedEnvShape = {
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379'),
-  /** Prefix of every Redis key; a hash tag such as {offload} for Redis Cluster. */
+  /** Seed nodes of a Redis Cluster; when set, REDIS_URL is ignored. */
+  REDIS_CLUSTER_NODES: clusterNodes,
+  /** The cluster's password (a URL carries its own). */
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  /** Prefix of every Redis key. No hash tag: each key carries the tag of its queue or tenant (keys.ts). */
   OFFLOAD_PREFIX: z
     .string()
-    .regex(/^[^\s:]+$/, 'must be non-empty, without spaces or colons')
+    .regex(
+      /^[^\s:{}]+$/,
+      'must be non-empty, without spaces, colons or braces (each key carries its own Redis Cluster hash tag)',
+    )
     .default('offload'),
   /** How long completed jobs (and their results) stay readable, s. */
   JOB_RETENTION_COMPLETED_S: z.coerce
@@ -64,4 +92,19 @@ export function retentionFrom(env: {
     completedMs: env.JOB_RETENTION_COMPLETED_S * 1000,
     failedMs: env.JOB_RETENTION_FAILED_S * 1000,
   };
+}
+
+/** The Redis every process of this deployment shares: the cluster when REDIS_CLUSTER_NODES is set, else REDIS_URL. */
+export function redisTargetFrom(env: {
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: { host: string; port: number }[] | undefined;
+  REDIS_PASSWORD?: string | undefined;
+}): RedisTarget {
+  if (env.REDIS_CLUSTER_NODES) {
+    return {
+      clusterNodes: env.REDIS_CLUSTER_NODES,
+      ...(env.REDIS_PASSWORD && { password: env.REDIS_PASSWORD }),
+    };
+  }
+  return { url: env.REDIS_URL };
 }

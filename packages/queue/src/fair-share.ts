@@ -1,5 +1,5 @@
 import { QueueKeys } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 
@@ -240,11 +240,11 @@ export class FairShare {
   private readonly jobPrefix: string;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: OffloadKeys,
     readonly queue: string,
   ) {
-    const bull = new QueueKeys(keys.prefix).getKeys(queue);
+    const bull = new QueueKeys(keys.queuePrefix(queue)).getKeys(queue);
     this.keyList = [
       keys.fairState(queue),
       keys.heldTenants(queue),

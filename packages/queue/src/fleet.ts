@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 
 /** What each worker process publishes about itself, every HEARTBEAT_EVERY_MS. */
@@ -21,7 +21,7 @@ export const HEARTBEAT_EVERY_MS = 5000;
 export const HEARTBEAT_TTL_MS = 3 * HEARTBEAT_EVERY_MS;
 
 export async function writeHeartbeat(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   beat: WorkerHeartbeat,
 ): Promise<void> {
@@ -34,15 +34,19 @@ export async function writeHeartbeat(
     .exec();
 }
 
-export async function removeHeartbeat(redis: Redis, keys: OffloadKeys, id: string): Promise<void> {
+export async function removeHeartbeat(
+  redis: RedisClient,
+  keys: OffloadKeys,
+  id: string,
+): Promise<void> {
   await redis.multi().del(keys.heartbeat(id)).zrem(keys.fleet, id).exec();
 }
 
-export async function countLiveWorkers(redis: Redis, keys: OffloadKeys): Promise<number> {
+export async function countLiveWorkers(redis: RedisClient, keys: OffloadKeys): Promise<number> {
   return redis.zcount(keys.fleet, Date.now(), '+inf');
 }
 
-export async function readFleet(redis: Redis, keys: OffloadKeys): Promise<WorkerHeartbeat[]> {
+export async function readFleet(redis: RedisClient, keys: OffloadKeys): Promise<WorkerHeartbeat[]> {
   const ids = await redis.zrangebyscore(keys.fleet, Date.now(), '+inf');
   if (ids.length === 0) return [];
   const beats = await redis.mget(ids.map((id) => keys.heartbeat(id)));

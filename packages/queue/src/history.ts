@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 
 /**
@@ -69,7 +69,7 @@ export class HistoryRecorder {
   private readonly timer: NodeJS.Timeout;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: OffloadKeys,
     onError: (err: Error) => void = () => {},
     flushEveryMs = FLUSH_EVERY_MS,
@@ -183,7 +183,7 @@ export function percentile(counts: readonly number[], q: number): number | null 
  * task, sorted by queue then task. Reads one hash per minute in one pipeline.
  */
 export async function readHistory(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   hours: number,
   now = Date.now(),

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { JobView } from '@offload/contract';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 
@@ -26,7 +26,7 @@ export const IDEMPOTENCY_POLL_MS = 20;
 const MAX_CLAIMS = 5;
 
 export interface IdempotentSubmit {
-  redis: Redis;
+  redis: RedisClient;
   keys: OffloadKeys;
   tenant: string;
   key: string;
@@ -90,7 +90,7 @@ const keyOf = (keys: OffloadKeys, tenant: string, key: string) =>
  * must create the job, else the record of whoever claimed it first.
  */
 export async function claimIdempotencyKey(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   tenant: string,
   key: string,
@@ -110,7 +110,7 @@ export async function claimIdempotencyKey(
  * else the record of whoever claimed it first (see claimIdempotencyKey).
  */
 export async function claimIdempotencyKeys(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   tenant: string,
   claims: readonly { key: string; record: IdempotencyRecord }[],
@@ -136,7 +136,7 @@ export async function claimIdempotencyKeys(
 }
 
 export async function readIdempotencyKey(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   tenant: string,
   key: string,
@@ -154,7 +154,7 @@ return 0
 const release = luaScript('release_idempotency_key', 1, RELEASE);
 
 export async function releaseIdempotencyKey(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   tenant: string,
   key: string,

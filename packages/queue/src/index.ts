@@ -1,4 +1,3 @@
-export type { Redis } from 'ioredis';
 export { CancelListener } from './cancel-listener.ts';
 export {
   type CatalogSnapshot,
@@ -10,11 +9,14 @@ export {
 } from './catalog.ts';
 export {
   createRedis,
+  isCluster,
   isRedisOutOfMemory,
   isRedisUnavailable,
+  type RedisClient,
   type RedisRole,
+  type RedisTarget,
 } from './connection.ts';
-export { parseEnv, retentionFrom, sharedEnvShape } from './env-shape.ts';
+export { parseEnv, redisTargetFrom, retentionFrom, sharedEnvShape } from './env-shape.ts';
 export { JobFailure } from './failure.ts';
 export {
   HEARTBEAT_EVERY_MS,

@@ -1,7 +1,7 @@
 import type { JobView } from '@offload/contract';
 import { QueueEvents } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { createRedis } from './connection.ts';
+import { createRedis, type RedisClient, type RedisTarget } from './connection.ts';
+import type { OffloadKeys } from './keys.ts';
 
 /** What a follower of a job is told after each change: its view (null once it is gone), or why it could not be read. */
 export type JobUpdate = { view: JobView | null } | { error: unknown };
@@ -69,15 +69,15 @@ export class JobFeed {
   private readonly finished: (event: { jobId: string }) => void;
   private readonly changed: (event: { jobId: string }) => void;
   // Its own patient connection: the API's fail-fast one suits requests, not a blocking reader.
-  private readonly connection: Redis;
+  private readonly connection: RedisClient;
 
   constructor(
-    redisUrl: string,
-    private readonly prefix: string,
+    redis: RedisTarget,
+    private readonly keys: OffloadKeys,
     /** One read of a job's view, whoever owns it; null when there is no such job. */
     private readonly read: (jobId: string) => Promise<JobView | null>,
   ) {
-    this.connection = createRedis(redisUrl, 'worker');
+    this.connection = createRedis(redis, 'worker');
     this.finished = ({ jobId }) => {
       const job = this.followed.get(jobId);
       if (job) this.refresh(jobId, job);
@@ -93,7 +93,10 @@ export class JobFeed {
   /** Reads the events of one more queue (queues appear as workers publish tasks). */
   add(queueName: string): void {
     if (this.readers.has(queueName)) return;
-    const reader = new QueueEvents(queueName, { connection: this.connection, prefix: this.prefix });
+    const reader = new QueueEvents(queueName, {
+      connection: this.connection,
+      prefix: this.keys.queuePrefix(queueName),
+    });
     for (const event of FINISHING) reader.on(event, this.finished);
     for (const event of CHANGING) reader.on(event, this.changed);
     reader.on('error', () => {});

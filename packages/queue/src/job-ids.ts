@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 
 /**
@@ -20,7 +20,7 @@ export class JobIds {
   private constructor(private readonly secret: Buffer) {}
 
   /** Reads the deployment's id secret, creating it on first use (every API process then shares it). */
-  static async load(redis: Redis, keys: OffloadKeys): Promise<JobIds> {
+  static async load(redis: RedisClient, keys: OffloadKeys): Promise<JobIds> {
     await redis.set(keys.idSecret, randomBytes(32).toString('base64'), 'NX');
     const secret = await redis.get(keys.idSecret);
     if (!secret) throw new Error('The job id secret could not be read back from Redis');

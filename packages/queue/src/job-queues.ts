@@ -6,9 +6,14 @@ import {
   type JobView,
 } from '@offload/contract';
 import { type Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
-import { createRedis, guardRedis, RedisOutOfMemoryError } from './connection.ts';
+import {
+  createRedis,
+  guardRedis,
+  type RedisClient,
+  RedisOutOfMemoryError,
+  type RedisTarget,
+} from './connection.ts';
 import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
 import { type History, readHistory } from './history.ts';
@@ -44,7 +49,7 @@ import { memoryState, RedisMisconfiguredError } from './redis-config.ts';
 import { type ListQuery, settleJob, TenantJobs } from './tenant-jobs.ts';
 
 export interface JobQueuesConfig {
-  redisUrl: string;
+  redis: RedisTarget;
   /** OFFLOAD_PREFIX. */
   prefix: string;
   /** Queues known at start; more are added with useQueues as the catalog names them. */
@@ -127,13 +132,13 @@ export class JobQueues {
   private jobIds: Promise<JobIds> | null = null;
 
   private constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     config: JobQueuesConfig,
   ) {
     this.keys = offloadKeys(config.prefix);
     this.retention = config.retention ?? DEFAULT_RETENTION;
     this.defaultJobOptions = jobOptionsFor(this.retention);
-    this.feed = new JobFeed(config.redisUrl, config.prefix, async (id) => {
+    this.feed = new JobFeed(config.redis, this.keys, async (id) => {
       const found = await this.read(id, null, { result: true });
       return found && withResult(found.summary, found.result);
     });
@@ -155,7 +160,7 @@ export class JobQueues {
 
   /** Connects lazily: the API starts, and answers 503, while Redis is still down. */
   static create(config: JobQueuesConfig): JobQueues {
-    return new JobQueues(createRedis(config.redisUrl, 'api'), config);
+    return new JobQueues(createRedis(config.redis, 'api'), config);
   }
 
   /** Serves these queues too (submit, look up, watch); the catalog names them as workers publish. */
@@ -164,7 +169,7 @@ export class JobQueues {
       if (this.queues.has(name)) continue;
       const queue = new Queue<JobData>(name, {
         connection: this.redis,
-        prefix: this.keys.prefix,
+        prefix: this.keys.queuePrefix(name),
         defaultJobOptions: this.defaultJobOptions,
       });
       queue.on('error', () => {});

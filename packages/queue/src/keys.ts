@@ -1,10 +1,23 @@
 /**
- * Every Redis key Offload writes besides BullMQ's own starts with the prefix,
- * exactly as BullMQ's keys do: with OFFLOAD_PREFIX set to a hash tag such as
- * `{offload}`, all of them land in one Redis Cluster slot.
+ * Every Redis key Offload keeps, BullMQ's included, starts with OFFLOAD_PREFIX
+ * and carries a Redis Cluster hash tag naming what it belongs to:
+ * - a queue, `{q:<queue>}`: BullMQ's keys of that queue (its prefix is
+ *   queuePrefix(queue)) and fair share's, which its scripts touch together;
+ * - a tenant, `{t:<tenant>}`: its job index, quota, stored bytes and
+ *   Idempotency-Keys, which its scripts touch together;
+ * - the fleet, the catalog, the history: one tag each, for the few commands
+ *   that read several of their keys at once.
+ * So different queues and tenants spread over a cluster's shards, and no
+ * script, transaction or pipeline crosses slots. Keys read or written alone
+ * (a rate-limit window, a canceled job's record, the id secret) carry none.
+ * On one Redis the tags change nothing.
  */
 export interface OffloadKeys {
   prefix: string;
+  /** BullMQ's prefix for one queue: its keys are `<queuePrefix>:<queue>:…`, all in the queue's slot. */
+  queuePrefix(queue: string): string;
+  /** One of BullMQ's keys of a queue: `events`, `completed`, a job id (its hash), `<id>:logs`… */
+  bullKey(queue: string, name: string): string;
   /** String: the JobView of a canceled job, kept for the failed-job retention window. */
   canceled(jobId: string): string;
   /** Pub/sub channel: job ids to cancel; every worker listens. */
@@ -49,26 +62,30 @@ export interface OffloadKeys {
 }
 
 export function offloadKeys(prefix: string): OffloadKeys {
+  const queue = (name: string) => `${prefix}:{q:${name}}`;
+  const tenant = (name: string) => `${prefix}:{t:${name}}`;
   return {
     prefix,
+    queuePrefix: queue,
+    bullKey: (name, key) => `${queue(name)}:${name}:${key}`,
     canceled: (jobId) => `${prefix}:canceled:${jobId}`,
     cancelChannel: `${prefix}:cancel`,
-    fleet: `${prefix}:fleet`,
-    heartbeat: (workerId) => `${prefix}:fleet:${workerId}`,
-    tenantJobs: (tenant) => `${prefix}:tenant:${tenant}:jobs`,
-    tenantOpenJobs: (tenant) => `${prefix}:tenant:${tenant}:open`,
-    tenantStored: (tenant) => `${prefix}:tenant:${tenant}:stored`,
-    tenantHeldUntil: (tenant) => `${prefix}:tenant:${tenant}:held-until`,
-    idempotency: (tenant, keyHash) => `${prefix}:idempotency:${tenant}:${keyHash}`,
+    fleet: `${prefix}:{fleet}`,
+    heartbeat: (workerId) => `${prefix}:{fleet}:${workerId}`,
+    tenantJobs: (name) => `${tenant(name)}:jobs`,
+    tenantOpenJobs: (name) => `${tenant(name)}:open`,
+    tenantStored: (name) => `${tenant(name)}:stored`,
+    tenantHeldUntil: (name) => `${tenant(name)}:held-until`,
+    idempotency: (name, keyHash) => `${tenant(name)}:idempotency:${keyHash}`,
     rateLimit: (identity) => `${prefix}:rate:${identity}`,
-    history: (minute) => `${prefix}:history:${minute}`,
-    catalog: `${prefix}:catalog`,
-    catalogVersion: `${prefix}:catalog:version`,
+    history: (minute) => `${prefix}:{history}:${minute}`,
+    catalog: `${prefix}:{catalog}`,
+    catalogVersion: `${prefix}:{catalog}:version`,
     idSecret: `${prefix}:id-secret`,
-    fairState: (queue) => `${prefix}:${queue}:fair`,
-    heldJobs: (queue, tenant) => `${prefix}:${queue}:fair:held:${tenant}`,
-    heldTenants: (queue) => `${prefix}:${queue}:fair:tenants`,
-    runningJobs: (queue) => `${prefix}:${queue}:fair:running`,
-    runningCounts: (queue) => `${prefix}:${queue}:fair:counts`,
+    fairState: (name) => `${queue(name)}:fair`,
+    heldJobs: (name, tenantName) => `${queue(name)}:fair:held:${tenantName}`,
+    heldTenants: (name) => `${queue(name)}:fair:tenants`,
+    runningJobs: (name) => `${queue(name)}:fair:running`,
+    runningCounts: (name) => `${queue(name)}:fair:counts`,
   };
 }

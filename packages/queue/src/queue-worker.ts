@@ -1,11 +1,11 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import { encodeFailure, JobFailure } from './failure.ts';
 import { FairShare, isHeld } from './fair-share.ts';
 import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
-import { offloadKeys } from './keys.ts';
+import type { OffloadKeys } from './keys.ts';
 import { settleJob } from './tenant-jobs.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
@@ -56,8 +56,8 @@ export class HandBack extends Error {
 
 export interface QueueWorkerOptions {
   /** A worker-role connection (see connection.ts). */
-  redis: Redis;
-  prefix: string;
+  redis: RedisClient;
+  keys: OffloadKeys;
   queue: string;
   /** Most jobs of this queue held at once. */
   concurrency: number;
@@ -101,8 +101,7 @@ function toBullError(err: unknown): Error {
 }
 
 export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
-  const { redis, prefix, queue } = options;
-  const keys = offloadKeys(prefix);
+  const { redis, keys, queue } = options;
   /**
    * A finished job no longer counts against its tenant's open-jobs quota, and
    * holds its bytes until its retention ends. Done before BullMQ records the
@@ -165,7 +164,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     } catch (err) {
       if (err instanceof HandBack && token) {
         // BullMQ counted this pick as an attempt started; a job handed back was not attempted.
-        await redis.hincrby(`${prefix}:${queue}:${job.id}`, 'ats', -1);
+        await redis.hincrby(keys.bullKey(queue, job.id as string), 'ats', -1);
         if (err.delayMs > 0) {
           await job.moveToDelayed(Date.now() + err.delayMs, token);
           throw new DelayedError();
@@ -182,7 +181,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
 
   const worker = new Worker<JobData>(queue, processor, {
     connection: redis,
-    prefix,
+    prefix: keys.queuePrefix(queue),
     concurrency: options.concurrency,
     lockDuration: LOCK_MS,
     stalledInterval: STALLED_CHECK_MS,
@@ -199,7 +198,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const beats = setInterval(beat, HEARTBEAT_EVERY_MS);
   beats.unref();
 
-  const sweeper = new Queue(queue, { connection: redis, prefix });
+  const sweeper = new Queue(queue, { connection: redis, prefix: keys.queuePrefix(queue) });
   sweeper.on('error', () => {});
   const sweep = setInterval(
     () => {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 
@@ -37,7 +37,7 @@ const take = luaScript('take_rate', 1, TAKE);
 
 /** Counts one request of `identity` and says whether it fits the limit. */
 export async function takeRateLimit(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   identity: string,
   { limit, windowMs }: RateLimit,

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 
 /**
  * Offload keeps every accepted job in Redis, so a Redis that may evict keys
@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
  * Read through INFO, which managed Redis services allow even when CONFIG is
  * disabled. Answers a one-line explanation, or null when the policy is safe.
  */
-export async function evictionProblem(redis: Redis): Promise<string | null> {
+export async function evictionProblem(redis: RedisClient): Promise<string | null> {
   return (await memoryState(redis)).evictionProblem;
 }
 
@@ -29,7 +29,10 @@ const NEARLY_FULL = 0.9;
  * The eviction policy and the memory use against maxmemory, from one INFO
  * read. `refusedRecently`: a write was refused for memory moments ago.
  */
-export async function memoryState(redis: Redis, refusedRecently = false): Promise<MemoryState> {
+export async function memoryState(
+  redis: RedisClient,
+  refusedRecently = false,
+): Promise<MemoryState> {
   const info = await redis.info('memory');
   const used = Number(/^used_memory:(\d+)/m.exec(info)?.[1] ?? 0);
   const max = Number(/^maxmemory:(\d+)/m.exec(info)?.[1] ?? 0);

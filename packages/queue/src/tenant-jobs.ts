@@ -1,5 +1,5 @@
 import { isFinal, type JobPage, type JobState, type JobSummary } from '@offload/contract';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
 import { luaScript } from './lua-script.ts';
 
@@ -165,7 +165,7 @@ export interface SettleOptions {
  * tenant's storage budget: the caller fails the job instead.
  */
 export async function settleJob(
-  redis: Redis,
+  redis: RedisClient,
   keys: OffloadKeys,
   tenant: string,
   jobId: string,
@@ -211,7 +211,7 @@ const PRUNE_EVERY_MS = 1000;
 export class TenantJobs {
   private readonly prunedAt = new Map<string, number>();
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: OffloadKeys,
     private readonly options: TenantJobsOptions,
   ) {}

@@ -1,12 +1,12 @@
 import type { CatalogEntry } from '@offload/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { MAX_VERSIONS_KEPT, publishCatalog, readCatalog, taskInfos } from '../src/catalog.ts';
 import { createRedis } from '../src/connection.ts';
 import { offloadKeys } from '../src/keys.ts';
 
-const redis = createRedis(testRedisUrl(), 'worker');
+const redis = createRedis(testRedis(), 'worker');
 afterAll(() => redis.quit());
 
 /** A version of a task: its fingerprint made from `n`. */

@@ -43,10 +43,18 @@ describe('public states', () => {
 });
 
 describe('keys and ids', () => {
-  it('puts every Offload key under the prefix, so a hash-tag prefix keeps them in one cluster slot', () => {
-    const keys = offloadKeys('{offload}');
-    for (const key of [keys.canceled('a'), keys.cancelChannel, keys.fleet, keys.heartbeat('w')]) {
-      expect(key.startsWith('{offload}:')).toBe(true);
+  it('puts every Offload key under the prefix (tests/cluster checks their cluster slots)', () => {
+    const keys = offloadKeys('offload');
+    for (const key of [
+      keys.canceled('a'),
+      keys.cancelChannel,
+      keys.fleet,
+      keys.heartbeat('w'),
+      keys.bullKey('default', 'wait'),
+      keys.tenantJobs('acme'),
+      keys.fairState('default'),
+    ]) {
+      expect(key.startsWith('offload:')).toBe(true);
     }
   });
 

@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { HISTORY_TTL_MS, HistoryRecorder, percentile, readHistory } from '../src/history.ts';
 import { offloadKeys } from '../src/keys.ts';
 
-const redis = createRedis(testRedisUrl(), 'worker');
+const redis = createRedis(testRedis(), 'worker');
 afterAll(() => redis.quit());
 
 describe('throughput and latency history', () => {

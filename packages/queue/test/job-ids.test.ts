@@ -1,12 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { JobIds } from '../src/job-ids.ts';
 import { isWellFormedJobId } from '../src/job-options.ts';
 import { offloadKeys } from '../src/keys.ts';
 
-const redis = createRedis(testRedisUrl(), 'worker');
+const redis = createRedis(testRedis(), 'worker');
 afterAll(() => redis.disconnect());
 
 describe('job ids', () => {

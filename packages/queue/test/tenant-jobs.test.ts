@@ -1,7 +1,7 @@
 import type { JobState, JobSummary } from '@offload/contract';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { DEFAULT_RETENTION } from '../src/job-options.ts';
 import { offloadKeys } from '../src/keys.ts';
@@ -13,7 +13,7 @@ import {
   TenantJobs,
 } from '../src/tenant-jobs.ts';
 
-const redis = createRedis(testRedisUrl(), 'worker');
+const redis = createRedis(testRedis(), 'worker');
 afterAll(() => redis.disconnect());
 
 /** Jobs as the index's reader sees them; `state` decides what the quota counts. */

@@ -7,7 +7,7 @@ import {
   startWorkerProcess,
   testPrefix,
 } from '../../../tests/support/processes.ts';
-import { testRedisUrl } from '../../../tests/support/redis-url.ts';
+import { testRedis } from '../../../tests/support/redis-url.ts';
 import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
 
 /**
@@ -16,7 +16,7 @@ import { PYTHON_TEST_TASKS } from '../../../tests/support/test-tasks.ts';
  * client's tests talk to Offload for real.
  */
 const SDK = fileURLToPath(new URL('..', import.meta.url));
-const redisUrl = testRedisUrl();
+const target = testRedis();
 const prefix = testPrefix();
 /** Every event stream of the test API ends after this long, s: the client must reopen it. */
 const STREAM_MAX_S = 1;
@@ -24,8 +24,13 @@ let api: TestApi;
 let worker: RunningProcess;
 
 beforeAll(async () => {
-  api = await startApi({ redisUrl, prefix, streams: { maxLifetimeMs: STREAM_MAX_S * 1000 } });
-  worker = await startWorkerProcess({ redisUrl, prefix, tasks: PYTHON_TEST_TASKS, concurrency: 2 });
+  api = await startApi({ redis: target, prefix, streams: { maxLifetimeMs: STREAM_MAX_S * 1000 } });
+  worker = await startWorkerProcess({
+    redis: target,
+    prefix,
+    tasks: PYTHON_TEST_TASKS,
+    concurrency: 2,
+  });
 });
 afterAll(async () => {
   await worker?.stop('SIGTERM');
