@@ -58,6 +58,8 @@ export async function startApi(options: {
   maxJsonDepth?: number;
   /** Default: no quota. */
   maxOpenJobsPerTenant?: number;
+  /** REDIS_MIN_REPLICAS_ACK; default 0. */
+  minReplicasAck?: number;
   /** Default: no storage quota. */
   maxStoredBytesPerTenant?: number;
   /** Default: 64 KiB, API_MAX_INPUT_BYTES' default. */
@@ -75,6 +77,7 @@ export async function startApi(options: {
     redis: options.redis,
     prefix: options.prefix,
     maxOpenJobsPerTenant: options.maxOpenJobsPerTenant ?? 0,
+    minReplicasAck: options.minReplicasAck ?? 0,
     maxStoredBytesPerTenant: options.maxStoredBytesPerTenant ?? 0,
     ...(options.retention && { retention: options.retention }),
   });

@@ -8,6 +8,7 @@ import {
   isRedisOutOfMemory,
   isRedisUnavailable,
   type JobQueues,
+  NotReplicatedError,
   QueueQuotaExceededError,
   type RateLimit,
   RedisMisconfiguredError,
@@ -266,6 +267,9 @@ export function createApp(deps: AppDeps) {
           'Redis is out of memory and accepts no new jobs; try again once jobs have finished and expired',
         ),
       );
+    }
+    if (err instanceof NotReplicatedError) {
+      return problemResponse(c, new ApiError('redis_not_replicated', err.message));
     }
     if (isRedisUnavailable(err)) {
       return problemResponse(

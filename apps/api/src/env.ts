@@ -71,6 +71,8 @@ const schema = z
     API_RATE_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
     /** Most unfinished (queued, delayed, running) jobs per tenant; more answer 429 queue_quota_exceeded. 0: no limit. */
     API_MAX_QUEUED_PER_TENANT: z.coerce.number().int().min(0).default(10_000),
+    /** With n > 0, a submit answers 202 only once n replicas hold the job (Redis WAIT). */
+    REDIS_MIN_REPLICAS_ACK: z.coerce.number().int().min(0).max(16).default(0),
     /**
      * Longest wait for a request's headers, ms; a client that sends them slower is answered
      * 408 and disconnected, so idle half-open connections cannot pile up (slowloris).

@@ -11,6 +11,7 @@ const jobs = JobQueues.create({
   redis: redisTargetFrom(env),
   prefix: env.OFFLOAD_PREFIX,
   maxOpenJobsPerTenant: env.API_MAX_QUEUED_PER_TENANT,
+  minReplicasAck: env.REDIS_MIN_REPLICAS_ACK,
   maxStoredBytesPerTenant: env.API_MAX_STORED_BYTES_PER_TENANT,
   retention: retentionFrom(env),
   onRedisProblem: (problem) =>

@@ -129,6 +129,7 @@ const submitProblems = problems(
   'queue_quota_exceeded',
   'storage_quota_exceeded',
   'redis_out_of_memory',
+  'redis_not_replicated',
   ...v1Problems,
 );
 

@@ -196,6 +196,7 @@ export const ERROR_STATUS = {
   redis_unavailable: 503,
   redis_misconfigured: 503,
   redis_out_of_memory: 503,
+  redis_not_replicated: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 

@@ -26,6 +26,7 @@ const TITLES: Record<ErrorCode, string> = {
   redis_unavailable: 'Queue backend unavailable',
   redis_misconfigured: 'Queue backend unsafe for jobs',
   redis_out_of_memory: 'Queue backend out of memory',
+  redis_not_replicated: 'Job not yet on enough Redis replicas',
 };
 
 /** The one error type handlers throw; rendered by `problemResponse`. */
@@ -58,7 +59,9 @@ export function problemResponse(c: Context, err: ApiError): Response {
     'content-type': 'application/problem+json',
   };
   // Redis usually returns within seconds; tell clients when to come back.
-  if (err.code === 'redis_unavailable') headers['retry-after'] = '1';
+  if (err.code === 'redis_unavailable' || err.code === 'redis_not_replicated') {
+    headers['retry-after'] = '1';
+  }
   // Memory frees as jobs finish and their retention ends: minutes, not seconds.
   if (err.code === 'redis_out_of_memory') headers['retry-after'] = '30';
   return new Response(JSON.stringify(problem), { status, headers });

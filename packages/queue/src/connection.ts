@@ -98,6 +98,16 @@ export async function waitForReplicas(
   return Number(acked);
 }
 
+/**
+ * With REDIS_MIN_REPLICAS_ACK: the primary took the jobs but fewer replicas
+ * than asked confirmed them in time, so a failover now could lose them. The
+ * jobs stay (they may run); the client is told to check or retry under the
+ * same Idempotency-Key.
+ */
+export class NotReplicatedError extends Error {
+  override readonly name = 'NotReplicatedError';
+}
+
 /** Raised in place of connection errors so the API can answer 503 instead of 500. */
 export class RedisUnavailableError extends Error {
   override readonly name = 'RedisUnavailableError';

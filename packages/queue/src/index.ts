@@ -12,6 +12,7 @@ export {
   isCluster,
   isRedisOutOfMemory,
   isRedisUnavailable,
+  NotReplicatedError,
   type RedisClient,
   type RedisRole,
   type RedisTarget,

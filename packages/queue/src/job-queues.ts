@@ -8,11 +8,14 @@ import {
 import { type Job, Queue } from 'bullmq';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import {
+  API_COMMAND_TIMEOUT_MS,
   createRedis,
   guardRedis,
+  NotReplicatedError,
   type RedisClient,
   RedisOutOfMemoryError,
   type RedisTarget,
+  waitForReplicas,
 } from './connection.ts';
 import { FairShare, HELD_DELAY_MS } from './fair-share.ts';
 import { countLiveWorkers, readFleet, type WorkerHeartbeat } from './fleet.ts';
@@ -63,6 +66,12 @@ export interface JobQueuesConfig {
   maxStoredBytesPerTenant?: number;
   /** How long finished jobs stay readable (JOB_RETENTION_*); default DEFAULT_RETENTION. */
   retention?: Retention;
+  /**
+   * REDIS_MIN_REPLICAS_ACK: with n > 0 a submit returns only once n replicas
+   * of each primary it wrote to hold its writes (Redis WAIT), else throws
+   * NotReplicatedError after REPLICA_ACK_WAIT_MS. 0 or unset: no wait.
+   */
+  minReplicasAck?: number;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
   onRedisProblem?: (problem: string) => void;
 }
@@ -104,6 +113,9 @@ const EXPIRED_IDS_REMEMBERED_MS = 30 * 24 * 60 * 60 * 1000;
 /** How long a write refused for memory keeps /readyz saying so while Redis stays nearly full, ms. */
 const OUT_OF_MEMORY_REMEMBERED_MS = 10_000;
 
+/** Longest a submit waits for REDIS_MIN_REPLICAS_ACK replicas, ms. */
+export const REPLICA_ACK_WAIT_MS = 1000;
+
 /** Longest close() waits for BullMQ to close gracefully, ms. */
 const CLOSE_WITHIN_MS = 2000;
 
@@ -128,6 +140,7 @@ export class JobQueues {
   /** When Redis last refused a submit for memory, ms since epoch. */
   private refusedForMemoryAt = 0;
   private readonly retention: Retention;
+  private readonly minReplicasAck: number;
   /** Loaded from Redis on first use; forgotten if that fails, so the next call tries again. */
   private jobIds: Promise<JobIds> | null = null;
 
@@ -137,6 +150,7 @@ export class JobQueues {
   ) {
     this.keys = offloadKeys(config.prefix);
     this.retention = config.retention ?? DEFAULT_RETENTION;
+    this.minReplicasAck = config.minReplicasAck ?? 0;
     this.defaultJobOptions = jobOptionsFor(this.retention);
     this.feed = new JobFeed(config.redis, this.keys, async (id) => {
       const found = await this.read(id, null, { result: true });
@@ -270,6 +284,7 @@ export class JobQueues {
       if (err instanceof RedisOutOfMemoryError) this.refusedForMemoryAt = Date.now();
       throw err;
     });
+    if (this.minReplicasAck > 0) await this.replicated(tenant, jobs);
     // Accepted whatever happens now: a refill that fails here is made by the workers' next beat.
     await Promise.all(
       [...byQueue]
@@ -284,6 +299,37 @@ export class JobQueues {
     return jobs.map(({ id, request }) =>
       toJobView(views.get(id) as Job<JobData>, request.delayMs ? 'delayed' : 'queued'),
     );
+  }
+
+  /**
+   * Waits until REDIS_MIN_REPLICAS_ACK replicas hold the submit's writes: on
+   * the primary of each queue the jobs went to, and on the tenant's (its job
+   * index, quota and Idempotency-Keys). WAIT covers every earlier write of the
+   * connection to that primary, so one per primary is enough.
+   */
+  private async replicated(tenant: string, jobs: readonly PendingJob[]): Promise<void> {
+    const slotKeys = [
+      this.keys.tenantJobs(tenant),
+      ...new Map(
+        jobs.map((job) => [job.request.queue, this.keys.bullKey(job.request.queue, job.id)]),
+      ).values(),
+    ];
+    const wanted = this.minReplicasAck;
+    const acked = await guardRedis(
+      this.redis,
+      () =>
+        Promise.all(
+          slotKeys.map((key) => waitForReplicas(this.redis, key, wanted, REPLICA_ACK_WAIT_MS)),
+        ),
+      REPLICA_ACK_WAIT_MS + 2 * API_COMMAND_TIMEOUT_MS,
+    );
+    const fewest = Math.min(...acked);
+    if (fewest < wanted) {
+      const ids = jobs.map((job) => job.id).join(', ');
+      throw new NotReplicatedError(
+        `Redis took the job (${ids}) but only ${fewest} of the ${wanted} replicas REDIS_MIN_REPLICAS_ACK asks for confirmed it within ${REPLICA_ACK_WAIT_MS} ms; a failover now could lose it. Look it up, or retry with the same Idempotency-Key`,
+      );
+    }
   }
 
   /** BullMQ's add for jobs of one queue: one call, or one pipeline for several. */
