@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 
 /**
@@ -97,7 +97,8 @@ export function kustomizeBuild(dir: string, options: BuildOptions): Manifest[] {
     for (const patch of documents as unknown as Manifest[]) {
       const target = entry.target ?? targetOf(patch);
       const found = selected(manifests, target);
-      if (found.length === 0) throw new Error(`${dir}: patch matches nothing: ${JSON.stringify(target)}`);
+      if (found.length === 0)
+        throw new Error(`${dir}: patch matches nothing: ${JSON.stringify(target)}`);
       const builtIn = !patch.apiVersion.includes('.');
       for (const manifest of found) {
         mergeInto(manifest as unknown as JsonObject, patch as unknown as JsonObject, builtIn, '');
@@ -171,7 +172,8 @@ function mergeInto(base: JsonObject, patch: JsonObject, builtIn: boolean, path: 
         throw new Error(`${at}: a list in a strategic merge patch is not rendered here`);
       }
       for (const item of value) {
-        if (!isObject(item) || typeof item.name !== 'string') throw new Error(`${at}: item without name`);
+        if (!isObject(item) || typeof item.name !== 'string')
+          throw new Error(`${at}: item without name`);
         const match = current.find((c) => isObject(c) && c.name === item.name);
         if (isObject(match)) mergeInto(match, item, builtIn, `${at}/${item.name}`);
         else current.push(item);
@@ -192,15 +194,19 @@ function applyJsonPatch(manifest: Manifest, operations: JsonObject[]): void {
     const last = keys.pop() as string;
     let parent = manifest as unknown as Json;
     for (const key of keys) {
-      parent = Array.isArray(parent) ? (parent[Number(key)] as Json) : (parent as JsonObject)[key];
-      if (parent === undefined) throw new Error(`JSON patch path not found: ${path}`);
+      const next: Json | undefined = Array.isArray(parent)
+        ? parent[Number(key)]
+        : (parent as JsonObject)[key];
+      if (next === undefined) throw new Error(`JSON patch path not found: ${path}`);
+      parent = next;
     }
     const container = parent as JsonObject | Json[];
     if (op === 'remove') {
       if (Array.isArray(container)) container.splice(Number(last), 1);
       else delete container[last];
     } else if (op === 'replace' || op === 'add') {
-      if (op === 'replace' && !(last in container)) throw new Error(`nothing to replace at ${path}`);
+      if (op === 'replace' && !(last in container))
+        throw new Error(`nothing to replace at ${path}`);
       if (Array.isArray(container)) {
         if (last === '-') container.push(value as Json);
         else container.splice(Number(last), op === 'replace' ? 1 : 0, value as Json);
@@ -218,8 +224,8 @@ export interface Container {
 /** Every container of every pod template (Deployments). */
 export function containersOf(manifests: Manifest[]): Container[] {
   return manifests.flatMap((manifest) => {
-    const pod = (manifest.spec as { template?: { spec?: { containers?: Container[] } } })
-      ?.template?.spec;
+    const pod = (manifest.spec as { template?: { spec?: { containers?: Container[] } } })?.template
+      ?.spec;
     return pod?.containers ?? [];
   });
 }
