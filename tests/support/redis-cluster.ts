@@ -79,7 +79,10 @@ export async function startLocalCluster({
 
   const cli = async (port: number, ...args: string[]) =>
     (await run('redis-cli', ['-p', String(port), ...args], { maxBuffer: 16 << 20 })).stdout;
-  const live = () => nodes.filter((node) => node.server?.process.exitCode === null);
+  const live = () =>
+    nodes.filter(
+      (node) => node.server?.process.exitCode === null && node.server.process.signalCode === null,
+    );
 
   const cluster: LocalCluster = {
     target: { clusterNodes: nodes.map(({ port }) => ({ host: '127.0.0.1', port })) },
@@ -140,8 +143,7 @@ export async function startLocalCluster({
           live().map((node) => cli(node.port, 'cluster', 'info').catch(() => '')),
         );
         const ok = states.every(
-          (info) =>
-            /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info),
+          (info) => /cluster_state:ok/.test(info) && /cluster_slots_ok:16384/.test(info),
         );
         if (ok && states.length > 0) return;
         if (Date.now() > deadline) {

@@ -24,6 +24,8 @@ export type RedisRole = 'api' | 'worker';
 
 /** Longest a single command may take in the API before it counts as Redis being unavailable, ms. */
 export const API_COMMAND_TIMEOUT_MS = 1000;
+/** How long a worker's command waits for a cluster failover to end before it fails, ms. */
+const FAILOVER_RIDE_OUT_MS = 60_000;
 /** Delay between reconnection attempts, ms; bounds how soon after Redis returns the processes notice. */
 const RECONNECT_EVERY_MS = 250;
 
@@ -53,6 +55,10 @@ export function redisOptions(role: RedisRole): RedisOptions {
 function clusterOptions(role: RedisRole, password: string | undefined): ClusterOptions {
   const node = { ...redisOptions(role), ...(password && { password }) };
   return {
+    // Each retry of a command during a failover (node gone, CLUSTERDOWN, TRYAGAIN) spends one
+    // redirection. The API's requests give up at guardRedis' deadline anyway; a worker's
+    // calls ride out FAILOVER_RIDE_OUT_MS instead of failing the job they belong to.
+    maxRedirections: role === 'worker' ? Math.ceil(FAILOVER_RIDE_OUT_MS / RECONNECT_EVERY_MS) : 16,
     redisOptions: node,
     enableOfflineQueue: node.enableOfflineQueue ?? true,
     clusterRetryStrategy: () => RECONNECT_EVERY_MS,
