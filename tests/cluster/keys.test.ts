@@ -44,10 +44,10 @@ async function keysPerPrimary(match: string): Promise<Map<string, string[]>> {
 async function primaryOf(key: string): Promise<string> {
   if (!('nodes' in redis)) throw new Error('the cluster project runs on a cluster');
   const slot = Number(await redis.cluster('KEYSLOT', key));
-  const ranges = (await redis.cluster('SLOTS')) as [number, number, [string, number]][];
-  const range = ranges.find(([from, to]) => slot >= from && slot <= to);
-  if (!range) throw new Error(`no primary serves slot ${slot}`);
-  return `${range[2][0]}:${range[2][1]}`;
+  const range = (await redis.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to);
+  const [host, port] = range?.[2] ?? [];
+  if (!host) throw new Error(`no primary serves slot ${slot}`);
+  return `${host}:${port}`;
 }
 
 beforeAll(async () => {
