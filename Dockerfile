@@ -52,8 +52,13 @@ COPY examples/markdown-tasks/package.json examples/markdown-tasks/
 # or of the examples (marked): an image built FROM this one installs its task
 # project's own. Every manifest is still copied above, so that the lockfile
 # matches them and npm ci installs exactly what it records.
+# typescript (23 MB) is removed after: valibot (under @bull-board/api) names it
+# as an optional peer, and as the root's dev dependency too the lockfile marks it
+# devOptional, which --omit=dev keeps. Only --omit=optional would drop it, and
+# msgpackr's native extension with it. Nothing here loads it: Node strips types.
 RUN npm ci --omit=dev --no-audit --no-fund \
       --workspace=apps/api --workspace=apps/worker --workspace=apps/dashboard \
+    && rm -rf node_modules/typescript \
     && npm cache clean --force
 # The only sources in the image: what a task module outside it imports. The
 # worker resolves `@offload/tasks` for such a module (a mounted .ts file, a task

@@ -9,7 +9,8 @@ import {
 export const NO_REDIS_MESSAGE =
   'No Redis answers on 127.0.0.1:6379 and redis-server is not installed: ' +
   'install it (Debian/Ubuntu: sudo apt-get install redis-server; macOS: brew install redis), ' +
-  'or run `docker compose up -d redis` and set REDIS_URL=redis://:offload@127.0.0.1:6379.';
+  'or run `COMPOSE_FILE=docker-compose.yml:docker-compose.dev.yml docker compose up -d redis` ' +
+  'and set REDIS_URL=redis://:offload@127.0.0.1:6379.';
 
 export class NoRedisError extends Error {}
 

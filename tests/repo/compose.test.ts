@@ -216,6 +216,10 @@ describe('docker compose: redis', () => {
   it('is healthy only when an authenticated ping answers', () => {
     expect(words(redis.healthcheck?.test).join(' ')).toMatch(/redis-cli .*-a \S+.* ping/);
   });
+
+  it('publishes no port, so the stack starts beside a Redis this machine already runs', () => {
+    expect(redis.ports ?? []).toEqual([]);
+  });
 });
 
 describe('docker compose: api', () => {
@@ -283,7 +287,9 @@ describe('docker compose: dashboard', () => {
 
   it('publishes port 3001 on this machine only, and listens on every interface in its container', () => {
     expect(publishedPorts(dashboard)).toEqual([{ host: '3001', container: 3001 }]);
-    expect((dashboard.ports ?? []).map(String)).toEqual(['127.0.0.1:3001:3001']);
+    expect((dashboard.ports ?? []).map((port) => interpolate(String(port)))).toEqual([
+      '127.0.0.1:3001:3001',
+    ]);
     expect(Number(env.DASHBOARD_PORT ?? 3001)).toBe(3001);
     expect(env.HOST).toBe('0.0.0.0');
   });
@@ -314,12 +320,32 @@ describe('docker compose: every service', () => {
       const svc = service(name);
       const dockerfile = dockerfileOf(svc);
       if (dockerfile) expect(existsSync(new URL(dockerfile, root)), dockerfile).toBe(true);
-      else expect(svc.image).toMatch(/^\S+:\S+$/);
+      else expect(interpolate(svc.image ?? '')).toMatch(/^\S+:\S+$/);
     },
   );
 
-  it('builds the api and the worker from one Dockerfile', () => {
-    expect(dockerfileOf(worker)).toBe(appDockerfile);
+  it('builds one image, which the api, the worker and the dashboard run by its name', () => {
+    const apps = ['api', 'worker', 'dashboard'];
+    expect(apps.filter((name) => service(name).build)).toEqual(['api']);
+    for (const name of apps) expect(service(name).image, name).toBe(api.image);
+    // As the task project's Dockerfile names its base by default.
+    expect(interpolate(api.image ?? '')).toBe('offload:latest');
+  });
+
+  it('publishes the api and the dashboard alone, each on a port a variable moves', () => {
+    const published = Object.entries(compose.services)
+      .filter(([, svc]) => (svc.ports ?? []).length > 0)
+      .map(([name, svc]) => ({
+        name,
+        ports: (svc.ports ?? []).map((port) => interpolate(String(port))),
+        movedBy: (svc.ports ?? []).map(
+          (port) => /^[^$]*\$\{(\w+):-\d+\}:\d+$/.exec(String(port))?.[1],
+        ),
+      }));
+    expect(published).toEqual([
+      { name: 'api', ports: ['3000:3000'], movedBy: ['API_PORT'] },
+      { name: 'dashboard', ports: ['127.0.0.1:3001:3001'], movedBy: ['DASHBOARD_PORT'] },
+    ]);
   });
 
   it.each(['api', 'worker', 'dashboard'])('%s runs node itself, not npm or a shell', (name) => {
@@ -529,11 +555,22 @@ describe('examples/markdown-tasks/Dockerfile: a task project on top of Offload�
   });
 });
 
-describe('the Redis that npm start suggests', () => {
-  it('is reachable from this machine only, with the URL the hint gives', async () => {
-    const ports = (service('redis').ports ?? []).map((p) => interpolate(String(p)));
-    expect(ports).toEqual(['127.0.0.1:6379:6379']);
+describe('the Redis that npm start suggests: docker-compose.dev.yml', () => {
+  const dev = parse(read('docker-compose.dev.yml')) as Compose;
+
+  it('publishes the stack’s Redis on this machine’s loopback, and changes nothing else', () => {
+    expect(Object.keys(dev.services)).toEqual(['redis']);
+    expect(dev.services.redis).toEqual({ ports: [expect.any(String)] });
+    expect((dev.services.redis?.ports ?? []).map((p) => interpolate(String(p)))).toEqual([
+      '127.0.0.1:6379:6379',
+    ]);
+  });
+
+  it('is the file the hint names, with the URL that reaches it', async () => {
     const { NO_REDIS_MESSAGE } = await import('../../scripts/choose-redis.ts');
+    expect(NO_REDIS_MESSAGE).toContain(
+      'COMPOSE_FILE=docker-compose.yml:docker-compose.dev.yml docker compose up -d redis',
+    );
     const password = environmentOf(service('redis')).REDIS_PASSWORD;
     expect(NO_REDIS_MESSAGE).toContain(`REDIS_URL=redis://:${password}@127.0.0.1:6379`);
   });
