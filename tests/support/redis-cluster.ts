@@ -32,6 +32,17 @@ export interface LocalCluster {
   topology(): Promise<{ port: number; role: 'master' | 'slave'; slots: number; failed: boolean }[]>;
   /** The port of the primary serving `key`, read from a live node. */
   primaryOf(key: string): Promise<number>;
+  /**
+   * Moves one slot to the primary on `to` the way redis-cli --cluster reshard
+   * does (IMPORTING/MIGRATING, MIGRATE keys `batch` at a time, SETSLOT NODE),
+   * pausing `pauseMs` between batches so clients meet ASK and TRYAGAIN answers
+   * for a while. Answers how many keys moved.
+   */
+  moveSlot(
+    slot: number,
+    to: number,
+    options?: { batch?: number; pauseMs?: number },
+  ): Promise<number>;
   /** SIGKILL one node: no shutdown, no final fsync. */
   kill(port: number): Promise<void>;
   /** Starts a killed node again on its port and data directory; it rejoins as its nodes.conf says. */
@@ -122,6 +133,41 @@ export async function startLocalCluster({
         }
       }
       throw new Error(`no primary serves slot ${slot}`);
+    },
+    async moveSlot(slot, to, { batch = 10, pauseMs = 20 } = {}) {
+      const owner = async () => {
+        const [any] = live();
+        if (!any) throw new Error('no live node');
+        const ranges = (await cli(any.port, 'cluster', 'nodes')).trim().split('\n');
+        for (const line of ranges) {
+          const [id = '', address = '', flags = '', , , , , , ...slots] = line.split(' ');
+          if (!flags.includes('master')) continue;
+          const serves = slots.some((range) => {
+            const [from, last = from] = range.split('-').map(Number);
+            return slot >= (from as number) && slot <= (last as number);
+          });
+          if (serves) return { id, port: Number(address.split('@')[0]?.split(':')[1]) };
+        }
+        throw new Error(`no primary serves slot ${slot}`);
+      };
+      const from = await owner();
+      const toId = (await cli(to, 'cluster', 'myid')).trim();
+      await cli(to, 'cluster', 'setslot', String(slot), 'importing', from.id);
+      await cli(from.port, 'cluster', 'setslot', String(slot), 'migrating', toId);
+      let moved = 0;
+      for (;;) {
+        const keys = (await cli(from.port, 'cluster', 'getkeysinslot', String(slot), String(batch)))
+          .split('\n')
+          .filter(Boolean);
+        if (keys.length === 0) break;
+        await cli(from.port, 'migrate', '127.0.0.1', String(to), '', '0', '5000', 'KEYS', ...keys);
+        moved += keys.length;
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
+      for (const node of live()) {
+        await cli(node.port, 'cluster', 'setslot', String(slot), 'node', toId);
+      }
+      return moved;
     },
     async kill(port) {
       const child = nodes.find((node) => node.port === port)?.server?.process;

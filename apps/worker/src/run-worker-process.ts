@@ -4,6 +4,7 @@ import {
   evictionProblem,
   LOG_REDACT,
   offloadKeys,
+  type RedisTarget,
   redisTargetFrom,
   retentionFrom,
 } from '@offload/queue';
@@ -15,6 +16,18 @@ import { pythonBackend } from './python-executor.ts';
 import { loadWorkerTasks, TaskModuleError } from './task-modules.ts';
 import { threadBackend } from './thread-executor.ts';
 import { createWorker } from './worker.ts';
+
+/** How long the worker waits for Redis at start before it says so, ms. */
+const REDIS_WAIT_WARNING_MS = 3000;
+
+/** Where Redis is, for the log: host and port only, never a password. */
+function describeTarget(target: RedisTarget): string {
+  if ('url' in target) {
+    const url = new URL(target.url);
+    return `${url.hostname}:${url.port || 6379}`;
+  }
+  return `cluster ${target.clusterNodes.map(({ host, port }) => `${host}:${port}`).join(',')}`;
+}
 
 /**
  * Starts a worker process: loads its task modules (OFFLOAD_TASKS), lowers its
@@ -57,9 +70,19 @@ export async function runWorkerProcess(): Promise<void> {
     logger.warn({ unknown, known }, 'WORKER_QUEUES names queues no task uses');
   }
 
-  const redis = createRedis(redisTargetFrom(env), 'worker');
+  const target = redisTargetFrom(env);
+  const redis = createRedis(target, 'worker');
+  // Says once, not on every retry, that the worker is waiting: a wrong address or a cluster
+  // with no live seed node is then visible in the log, and the worker starts when Redis answers.
+  const waiting = setTimeout(() => {
+    logger.warn(
+      { redis: describeTarget(target) },
+      'Redis does not answer yet; the worker keeps trying and starts once it does',
+    );
+  }, REDIS_WAIT_WARNING_MS);
   // Refuse rather than run jobs that an evicting Redis may drop (waits for Redis if it is down).
   const redisProblem = await evictionProblem(redis);
+  clearTimeout(waiting);
   if (redisProblem) {
     logger.fatal(`${redisProblem} The worker will not start until it is.`);
     redis.disconnect();
