@@ -1,43 +1,23 @@
-import { execFile } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
+import { composeOf, engine, root, sh, timed, until } from './engine.ts';
 
 /**
  * Your own tasks in containers, for real: Offload's image built from the root
- * Dockerfile, a task project's image built FROM it (examples/markdown-tasks),
- * and the compose stack with a single task file mounted into the stock worker
- * (docker-compose.tasks.yml). Jobs of both go through the API over HTTP.
- *
- * Engine: CONTAINER_ENGINE (`docker` or `podman`) and CONTAINER_COMPOSE (the
- * compose command, words split on spaces). Unset: `podman` with
- * `podman-docker-compose` when that is on PATH, else `docker` with `docker compose`.
+ * Dockerfile (once for every file, global-image.ts), a task project's image
+ * built FROM it (examples/markdown-tasks), and the compose stack with a single
+ * task file mounted into the stock worker (docker-compose.tasks.yml). Jobs of
+ * both go through the API over HTTP. Engine: see engine.ts.
  */
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const run = promisify(execFile);
-
-const hasCommand = async (name: string) =>
-  run('sh', ['-c', `command -v ${name}`]).then(
-    () => true,
-    () => false,
-  );
-const podmanCompose = await hasCommand('podman-docker-compose');
-const { CONTAINER_ENGINE, CONTAINER_COMPOSE } = process.env;
-const engine = CONTAINER_ENGINE ?? (podmanCompose ? 'podman' : 'docker');
-const composeCommand = (
-  CONTAINER_COMPOSE ??
-  (engine === 'podman' && podmanCompose ? 'podman-docker-compose' : `${engine} compose`)
-).split(' ');
 
 // Letters and digits only: Compose v1 drops other characters from project names,
 // v2 keeps them, and the network name below must be the same under both.
 const project = `offloadcontainers${process.pid}`;
-const baseImage = 'offload:containers-test';
-const tasksImage = 'offload-markdown-tasks:containers-test';
+const baseImage = inject('offloadImage');
+const tasksImage = `offload-markdown-tasks:containers-test-${process.pid}`;
 const markdownWorker = `${project}-markdown-worker`;
 const apiKey = 'containers-test-key-0123456789';
 const tasksDir = mkdtempSync(join(tmpdir(), 'offload-tasks-'));
@@ -45,24 +25,7 @@ const tasksDir = mkdtempSync(join(tmpdir(), 'offload-tasks-'));
 let stackEnv: NodeJS.ProcessEnv = {};
 let api = '';
 
-/** Runs a command to its end; a failure carries the tail of its output. */
-async function sh(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  const [command = '', ...args] = argv;
-  try {
-    const { stdout } = await run(command, args, { cwd: root, env, maxBuffer: 64 << 20 });
-    return stdout;
-  } catch (err) {
-    const { stdout = '', stderr = '' } = err as { stdout?: string; stderr?: string };
-    const tail = `${stdout}\n${stderr}`.trim().split('\n').slice(-40).join('\n');
-    throw new Error(`${argv.join(' ')} failed:\n${tail}`);
-  }
-}
-
-const compose = (...args: string[]) =>
-  sh(
-    [...composeCommand, '-f', 'docker-compose.yml', '-f', 'docker-compose.tasks.yml', ...args],
-    stackEnv,
-  );
+const compose = composeOf(['docker-compose.yml', 'docker-compose.tasks.yml'], () => stackEnv);
 
 async function stackLogs(): Promise<string> {
   const logs = await Promise.all([
@@ -70,25 +33,6 @@ async function stackLogs(): Promise<string> {
     sh([engine, 'logs', '--tail', '60', markdownWorker]).catch(String),
   ]);
   return logs.join('\n');
-}
-
-/** Runs one step of the setup and says how long it took, for deciding where this test can run. */
-async function timed<T>(step: string, work: () => Promise<T>): Promise<T> {
-  const started = performance.now();
-  const value = await work();
-  console.log(`${step}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  return value;
-}
-
-/** Polls until `check` returns a value; ms. */
-async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
 }
 
 async function request(path: string, body?: unknown) {
@@ -116,30 +60,24 @@ beforeAll(async () => {
   chmodSync(tasksDir, 0o755);
   chmodSync(join(tasksDir, 'word-count.ts'), 0o644);
 
-  const [apiPort, redisPort] = [await freePort(), await freePort()];
+  const apiPort = await freePort();
   api = `http://127.0.0.1:${apiPort}`;
   stackEnv = {
     ...process.env,
     COMPOSE_PROJECT_NAME: project,
+    OFFLOAD_IMAGE: baseImage,
     API_KEYS: `acme:${apiKey}`,
     API_PORT: String(apiPort),
-    // This machine may run a Redis of its own on 6379.
-    REDIS_PORT: String(redisPort),
     TASKS_DIR: tasksDir,
     TASKS_FILE: 'word-count.ts',
   };
 
-  // The compose path, as a user starts it: Offload's image built from the root
-  // Dockerfile, the task file mounted into the stock worker.
-  await timed('compose up --build', () => compose('up', '-d', '--build', 'redis', 'api', 'worker'));
-  // The production path: a task project's image FROM Offload's. The worker's image is
-  // Offload's: tagging it spares a second build of the same Dockerfile (under podman,
-  // compose's builds and `podman build` keep separate caches).
-  const workerContainer = (await compose('ps', '-q', 'worker')).trim();
-  const offloadImage = (
-    await sh([engine, 'inspect', '--format', '{{.Image}}', workerContainer])
-  ).trim();
-  await sh([engine, 'tag', offloadImage, baseImage]);
+  // The compose path: Offload's image (already built), the task file mounted into
+  // the stock worker.
+  await timed('compose up, a task file mounted', () =>
+    compose('up', '-d', 'redis', 'api', 'worker'),
+  );
+  // The production path: a task project's image FROM Offload's.
   await timed('the task project image', () =>
     sh([
       ...[engine, 'build', '--build-arg', `OFFLOAD_IMAGE=${baseImage}`],
@@ -166,11 +104,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sh([engine, 'rm', '-f', markdownWorker]).catch(() => {});
-  // --rmi local removes the images compose built under this project's name; their
-  // layers stay under the tags above, so the next run builds from cache.
-  await timed('compose down', () =>
-    compose('down', '-v', '--rmi', 'local').catch((err) => console.error(String(err))),
+  await timed('compose down -v', () =>
+    compose('down', '-v').catch((err) => console.error(String(err))),
   );
+  // Its layers stay in the engine's build cache for the next run.
+  await sh([engine, 'rmi', '-f', tasksImage]).catch((err) => console.error(String(err)));
   rmSync(tasksDir, { recursive: true, force: true });
 });
 
