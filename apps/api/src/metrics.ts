@@ -15,13 +15,12 @@ const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.
 const PROBE_ROUTES: ReadonlySet<string> = new Set([healthRoute.path, readyRoute.path]);
 
 /**
- * BullMQ states of the jobs a worker fleet has to run now: due and not yet taken
- * (waiting, prioritized), or taken and running (active), so a fleet busy with its
- * last jobs is not scaled down under them. What KEDA scales workers on
- * (deploy/kubernetes). Not counted yet: jobs held for fair share, which BullMQ
- * keeps as delayed (packages/queue, fair-share.ts).
+ * States of the jobs a worker fleet has to run now: due and not yet taken
+ * (waiting, prioritized, and held for fair share: due, only ordered among
+ * tenants), or taken and running (active), so a fleet busy with its last jobs
+ * is not scaled down under them. What KEDA scales workers on (deploy/kubernetes).
  */
-export const DEPTH_STATES = ['waiting', 'prioritized', 'active'] as const;
+export const DEPTH_STATES = ['waiting', 'prioritized', 'held', 'active'] as const;
 
 export interface ApiMetrics {
   /** Counts and times every request by method, route pattern and status; logs it (probes at debug). */
@@ -66,7 +65,7 @@ export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): 
   };
   new Gauge({
     name: 'offload_queue_jobs',
-    help: 'Jobs in each queue by BullMQ state (waiting, prioritized, delayed, active, completed, failed, waiting-children)',
+    help: "Jobs in each queue by state: BullMQ's (waiting, prioritized, delayed, active, completed, failed, waiting-children), and held (for fair share; not in delayed)",
     labelNames: ['queue', 'state'] as const,
     registers: [registry],
     async collect() {

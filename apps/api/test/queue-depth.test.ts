@@ -46,6 +46,7 @@ async function scrape(api: TestApi) {
     depth: sample(text, 'offload_queue_depth{queue="default"}'),
     active: state('active'),
     delayed: state('delayed'),
+    held: state('held'),
   };
 }
 
@@ -128,11 +129,9 @@ describe('offload_queue_depth, what KEDA scales workers on', () => {
     expect(new Set(depths).size).toBeGreaterThan(2);
   }, 90_000);
 
-  it('misses, for now, jobs held for fair share: BullMQ keeps them as delayed', async () => {
+  it('counts jobs held for fair share, which BullMQ keeps as delayed, and not jobs delayed by request', async () => {
     // Two tenants: the second one's jobs are held (DESIGN.md §4) while the first
-    // one's wait in the lane. They are work a worker fleet has to do, but BullMQ
-    // counts them as delayed; the depth will count them once the queue counts
-    // report held jobs apart from delayed ones (packages/queue, countJobs).
+    // one's wait in the lane. They are work a worker fleet has to do now.
     const first = 'a'.repeat(32);
     const second = 'b'.repeat(32);
     const api = await startTestApi({
@@ -143,9 +142,11 @@ describe('offload_queue_depth, what KEDA scales workers on', () => {
     });
     for (let i = 0; i < 3; i++) await submit(api, {}, first);
     for (let i = 0; i < 3; i++) await submit(api, {}, second);
+    await submit(api, { delayMs: 60_000 }, second);
 
     const read = await scrape(api);
-    expect(read.depth).toBe(3);
-    expect(read.delayed).toBe(3);
+    expect(read.depth).toBe(6);
+    expect(read.delayed).toBe(1);
+    expect(read.held).toBe(3);
   });
 });

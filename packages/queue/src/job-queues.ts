@@ -1,6 +1,7 @@
 import {
   type Backoff,
   isFinal,
+  MAX_DELAY_MS,
   type JobPage,
   type JobSummary,
   type JobView,
@@ -693,11 +694,28 @@ export class JobQueues {
     return guardRedis(this.redis, () => readHistory(this.redis, this.keys, hours));
   }
 
-  /** Jobs of each queue by BullMQ state (waiting, active, delayed, completed, failed, …). */
+  /**
+   * Jobs of each queue by BullMQ state (waiting, active, delayed, completed,
+   * failed, …), with the jobs held for fair share counted apart as `held`:
+   * BullMQ keeps them as delayed jobs due in HELD_DELAY_MS, past any delay a
+   * client may ask for (MAX_DELAY_MS), so they are the delayed set's entries
+   * scored beyond that. Two reads per queue, sent at once.
+   */
   async countJobs(): Promise<{ queue: string; counts: Record<string, number> }[]> {
+    // BullMQ scores a delayed job by its due time × 0x1000 (getDelayedScore.lua).
+    const heldFrom = (Date.now() + MAX_DELAY_MS + 1) * 0x1000;
     return guardRedis(this.redis, () =>
       Promise.all(
-        [...this.queues].map(async ([queue, q]) => ({ queue, counts: await q.getJobCounts() })),
+        [...this.queues].map(async ([queue, q]) => {
+          const [counts, held] = await Promise.all([
+            q.getJobCounts(),
+            this.redis.zcount(this.keys.bullKey(queue, 'delayed'), heldFrom, '+inf'),
+          ]);
+          return {
+            queue,
+            counts: { ...counts, delayed: Math.max(0, (counts.delayed ?? 0) - held), held },
+          };
+        }),
       ),
     );
   }
