@@ -1,10 +1,10 @@
 import {
   type Backoff,
   isFinal,
-  MAX_DELAY_MS,
   type JobPage,
   type JobSummary,
   type JobView,
+  MAX_DELAY_MS,
 } from '@offload/contract';
 import { type Job, Queue } from 'bullmq';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
