@@ -133,6 +133,20 @@ describe('a cluster that is wrong or changing', () => {
       .toBe(202);
   });
 
+  it('REDIS_MIN_REPLICAS_ACK=1 on a shard with no replica: 503 redis_not_replicated naming the job, which stays', async () => {
+    const prefix = testPrefix();
+    const jobs = await startApi({ redis: own.target, prefix, registry, minReplicasAck: 1 });
+    apis.push(jobs);
+    const http = client(jobs.url);
+    const res = await http.call('POST', '/v1/jobs', { task: 'test.echo', input: { value: 'x' } });
+    expect(res.status).toBe(503);
+    expect(res.body.code).toBe('redis_not_replicated');
+    expect(res.headers.get('retry-after')).toBe('1');
+    // The primary took it: the detail names it, and it can be looked up (and runs).
+    const id = /\(([^)]+)\)/.exec(String(res.body.detail))?.[1] as string;
+    expect((await http.call('GET', `/v1/jobs/${id}`)).body.state).toBe('queued');
+  });
+
   it("resharding the queue's slot under submits and a running worker: no 500, no hang, every accepted job completes", async () => {
     const prefix = testPrefix();
     const jobs = await api(own.target, prefix);

@@ -75,3 +75,13 @@ export async function until<T>(
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }
+
+/** One call to the stack's API over HTTP with a tenant's key, as a client makes it. */
+export async function apiRequest(api: string, apiKey: string, path: string, body?: unknown) {
+  const response = await fetch(`${api}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
-import { composeOf, engine, root, sh, timed, until } from './engine.ts';
+import { apiRequest, composeOf, engine, root, sh, timed, until } from './engine.ts';
 
 /**
  * Your own tasks in containers, for real: Offload's image built from the root
@@ -35,14 +35,7 @@ async function stackLogs(): Promise<string> {
   return logs.join('\n');
 }
 
-async function request(path: string, body?: unknown) {
-  const response = await fetch(`${api}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const request = (path: string, body?: unknown) => apiRequest(api, apiKey, path, body);
 
 /** Submits a job and long-polls it until it finishes. */
 async function runJob(task: string, input: unknown) {

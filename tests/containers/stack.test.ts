@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, inject, it, onTestFailed } from 'vitest';
 import { freePort } from '../../scripts/redis-server.ts';
-import { composeOf, engine, sh, timed, until } from './engine.ts';
+import { apiRequest, composeOf, engine, sh, timed, until } from './engine.ts';
 
 /**
  * The production-like stack as a new user runs it, with nothing but
@@ -19,14 +19,7 @@ let api = '';
 let dashboard = '';
 const compose = composeOf(['docker-compose.yml'], () => stackEnv);
 
-async function request(path: string, body?: unknown) {
-  const response = await fetch(`${api}${path}`, {
-    method: body === undefined ? 'GET' : 'POST',
-    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const request = (path: string, body?: unknown) => apiRequest(api, apiKey, path, body);
 
 async function submit(task: string, input: unknown): Promise<string> {
   const submitted = await request('/v1/jobs', { task, input });

@@ -4,13 +4,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createRedis, HEARTBEAT_TTL_MS, offloadKeys, type WorkerHeartbeat } from '@offload/queue';
+import {
+  createRedis,
+  HEARTBEAT_TTL_MS,
+  type RedisClient,
+  type WorkerHeartbeat,
+} from '@offload/queue';
 import { builtInTasks, createRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDashboard } from '../../apps/dashboard/src/app.ts';
 import { type PrivateRedis, startRedisServer } from '../../scripts/redis-server.ts';
 import { startApi, type TestApi } from '../support/api-server.ts';
+import { completions } from '../support/bull-events.ts';
 import { client } from '../support/http.ts';
 import { isAlive, ROOT, testPrefix } from '../support/processes.ts';
 import { TEST_TASK_MODULES, testTasks } from '../support/test-tasks.ts';
@@ -361,23 +367,6 @@ function runningOn(jobId: string, among: HostWorker[] = workers): Promise<HostWo
   );
 }
 
-/** How often BullMQ recorded each job as completed, from the queue's own event stream. */
-async function completions(queue = 'default'): Promise<Map<string, number>> {
-  const events = offloadKeys(prefix).bullKey(queue, 'events');
-  const entries = (await admin?.xrange(events, '-', '+')) as [string, string[]][];
-  const counts = new Map<string, number>();
-  for (const [, fields] of entries) {
-    const event = Object.fromEntries(
-      fields.flatMap((_, i) => (i % 2 === 0 ? [[fields[i], fields[i + 1]]] : [])),
-    ) as Record<string, string>;
-    if (event.event === 'completed') {
-      const id = event.jobId as string;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
-
 /** Whether `worker` logged the end of its own attempt of `jobId` (its executor finished it). */
 const attemptEnded = (worker: HostWorker, jobId: string) =>
   worker
@@ -485,7 +474,7 @@ describe('workers on separate hosts sharing one Redis over the network', () => {
     expect(done.result).toEqual({ host: other.host.name });
     expect(done.startedAt).toBe(rerun.startedAt);
     expect(ms(done.finishedAt) - ms(done.startedAt)).toBeGreaterThanOrEqual(LONG_JOB_MS);
-    expect((await completions()).get(job.id)).toBe(1);
+    expect((await completions(admin as RedisClient, prefix)).get(job.id)).toBe(1);
     console.log(
       `${lost.host.name} shown gone ${seconds(goneMs)} after the cut; link restored: a heartbeat again ` +
         `after ${seconds(rejoinMs)}, without a restart; its late attempt ended and changed nothing ` +

@@ -5,6 +5,7 @@ import type { JobView } from '@offload/contract';
 import { createRedis, offloadKeys } from '@offload/queue';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
+import { completions } from '../support/bull-events.ts';
 import { client } from '../support/http.ts';
 import {
   type RunningProcess,
@@ -48,25 +49,6 @@ afterAll(() => admin.disconnect());
 
 const ms = (iso: string | null) => Date.parse(iso as string);
 
-/** How often BullMQ recorded each job as completed, from the queue's own event stream. */
-async function completions(queue = 'default'): Promise<Map<string, number>> {
-  const entries = (await admin.xrange(offloadKeys(prefix).bullKey(queue, 'events'), '-', '+')) as [
-    string,
-    string[],
-  ][];
-  const counts = new Map<string, number>();
-  for (const [, fields] of entries) {
-    const event = Object.fromEntries(
-      fields.flatMap((_, i) => (i % 2 === 0 ? [[fields[i], fields[i + 1]]] : [])),
-    ) as Record<string, string>;
-    if (event.event === 'completed') {
-      const id = event.jobId as string;
-      counts.set(id, (counts.get(id) ?? 0) + 1);
-    }
-  }
-  return counts;
-}
-
 /** How many times each job's task started, from what the tasks wrote. */
 function executions(file: string): Map<string, number> {
   const counts = new Map<string, number>();
@@ -104,7 +86,7 @@ describe('a worker killed with SIGKILL while it runs jobs', () => {
 
     const killed = done.filter((v) => ms(v.startedAt) > killedAt && v.attempts.made > 1);
     const recoveryMs = Math.max(...killed.map((v) => ms(v.startedAt) - killedAt));
-    const completed = await completions();
+    const completed = await completions(admin, prefix);
     const ran = executions(file);
     console.log(
       `worker SIGKILL: ${killed.length} held jobs restarted on the survivor ` +
