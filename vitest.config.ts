@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 const redis = ['tests/support/global-redis.ts'];
 
 /**
- * The core, API and worker-fault tests again, against a local Redis Cluster
+ * The core, API, worker-fault and `npm start` tests again, against a local Redis Cluster
  * of 3 primaries and 3 replicas (tests/support/global-cluster.ts), with the
  * cluster's own tests: slots, spread over shards, failover.
  */
@@ -12,6 +12,7 @@ const CLUSTER_TESTS = [
   'apps/api/test/**/*.test.ts',
   'tests/e2e/jobs.test.ts',
   'tests/faults/workers.test.ts',
+  'tests/repo/npm-start.test.ts',
   'tests/cluster/**/*.test.ts',
 ];
 

@@ -9,27 +9,33 @@ import { chooseRedis, NoRedisError } from './choose-redis.ts';
  */
 const root = join(import.meta.dirname, '..');
 
-let redis: Awaited<ReturnType<typeof chooseRedis>>;
-try {
-  redis = await chooseRedis({
-    redisUrl: process.env.REDIS_URL,
-    port: 6379,
-    dataDir: join(root, '.data'),
-  });
-} catch (err) {
-  if (!(err instanceof NoRedisError)) throw err;
-  console.error(`[start] ${err.message}`);
-  process.exit(1);
-}
-if (redis.owned) {
-  console.log(`[start] started a private Redis at ${redis.url} (data and log in .data/redis)`);
+/** A Redis Cluster named by REDIS_CLUSTER_NODES is used as it is: every process reads that variable. */
+const clusterNodes = process.env.REDIS_CLUSTER_NODES;
+let redis: Awaited<ReturnType<typeof chooseRedis>> | null = null;
+if (clusterNodes) {
+  console.log(`[start] using the Redis Cluster at ${clusterNodes}`);
 } else {
-  const shown = new URL(redis.url);
-  if (shown.password) shown.password = '***';
-  console.log(`[start] using the Redis at ${shown.href}`);
+  try {
+    redis = await chooseRedis({
+      redisUrl: process.env.REDIS_URL,
+      port: 6379,
+      dataDir: join(root, '.data'),
+    });
+  } catch (err) {
+    if (!(err instanceof NoRedisError)) throw err;
+    console.error(`[start] ${err.message}`);
+    process.exit(1);
+  }
+  if (redis.owned) {
+    console.log(`[start] started a private Redis at ${redis.url} (data and log in .data/redis)`);
+  } else {
+    const shown = new URL(redis.url);
+    if (shown.password) shown.password = '***';
+    console.log(`[start] using the Redis at ${shown.href}`);
+  }
 }
 
-const env = { ...process.env, REDIS_URL: redis.url };
+const env = { ...process.env, ...(redis && { REDIS_URL: redis.url }) };
 const node = `"${process.execPath}" --import tsx`;
 const { result } = concurrently(
   [
@@ -45,5 +51,5 @@ const code = await result.then(
   () => 0,
   () => 1,
 );
-await redis.owned?.stop();
+await redis?.owned?.stop();
 process.exit(code);

@@ -36,7 +36,11 @@ describe('npm start', () => {
       WORKER_METRICS_PORT: String(metricsPort),
       WORKER_CONCURRENCY: '1',
     });
-    await started.waitForLine(/^\[start\] using the Redis at redis:\/\/127\.0\.0\.1:/, 30_000);
+    // The test run's Redis: one server, or in the cluster project a Redis Cluster.
+    await started.waitForLine(
+      /^\[start\] using the Redis (at redis:\/\/127\.0\.0\.1:|Cluster at 127\.0\.0\.1:)/,
+      30_000,
+    );
     await started.waitForLine(/^\[api\] .*api listening/, 30_000);
     await started.waitForLine(/^\[worker\] .*worker ready/, 30_000);
     await started.waitForLine(/^\[dashboard\] .*dashboard listening/, 30_000);
