@@ -29,7 +29,7 @@ import {
   releaseIdempotencyKey,
   submitIdempotently,
 } from './idempotency.ts';
-import { JobFeed, type JobSubscription, type JobUpdate } from './job-feed.ts';
+import { JobFeed, type JobFinish, type JobSubscription, type JobUpdate } from './job-feed.ts';
 import { JobIds } from './job-ids.ts';
 import {
   DEFAULT_RETENTION,
@@ -156,9 +156,12 @@ export class JobQueues {
     this.retention = config.retention ?? DEFAULT_RETENTION;
     this.minReplicasAck = config.minReplicasAck ?? 0;
     this.defaultJobOptions = jobOptionsFor(this.retention);
-    this.feed = new JobFeed(config.redis, this.keys, async (id) => {
-      const found = await this.read(id, null, { result: true });
-      return found && withResult(found.summary, found.result);
+    this.feed = new JobFeed(config.redis, this.keys, {
+      read: async (id) => {
+        const found = await this.read(id, null, { result: true });
+        return found && withResult(found.summary, found.result);
+      },
+      readFinished: (id, queue, finish) => this.readFinished(id, queue, finish),
     });
     this.useQueues(config.queueNames ?? []);
     this.tenantJobs = new TenantJobs(redis, this.keys, {
@@ -786,10 +789,8 @@ export class JobQueues {
       const queue = found?.queue;
       // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
       if (canceled) {
-        const record = JSON.parse(canceled) as CanceledRecord;
-        if (tenant !== null && record.tenant !== tenant) return null;
-        const { result: _, ...summary } = record.view;
-        return { summary, result: null, ...(queue && { queue }) };
+        const summary = canceledSummary(canceled, tenant);
+        return summary && { summary, result: null, ...(queue && { queue }) };
       }
       if (!found || !queue) return null;
       const bullState = await queue.getJobState(id);
@@ -806,6 +807,52 @@ export class JobQueues {
           : null;
       return { summary: toJobSummary(record, state), result, queue, record };
     });
+  }
+
+  /**
+   * The view of a job that `finish`, an event of `queueName`, has just
+   * finished, exactly as read() gives it, in one round trip of two commands
+   * instead of read's four round trips (each queue's HMGET and the cancel
+   * record, the state, the fields again, the result): the event gives the
+   * state and the result; the job's summary fields and its cancel record are
+   * read. The fields are still needed: BullMQ's finishedOn is the worker's
+   * clock when it sent the finish, which the event does not carry (its stream
+   * id is Redis' clock when it was written, a few ms later or, across hosts,
+   * anything), and a read started before the job ran holds no startedAt or
+   * attempt of the last run. Falls back to read() when the fields are not
+   * those of this finish: the job gone, or retried since (no finishedOn).
+   */
+  private async readFinished(
+    id: string,
+    queueName: string,
+    finish: JobFinish,
+  ): Promise<JobView | null> {
+    const queue = this.queues.get(queueName);
+    const fallback = async () => {
+      const found = await this.read(id, null, { result: true });
+      return found && withResult(found.summary, found.result);
+    };
+    if (!queue || !(await this.mayOwn(id, null))) return fallback();
+    const [fields, canceled] = await guardRedis(this.redis, () =>
+      Promise.all([
+        this.redis.hmget(queue.toKey(id), ...SUMMARY_FIELDS),
+        this.redis.get(this.keys.canceled(id)),
+      ]),
+    );
+    if (canceled) {
+      const summary = canceledSummary(canceled, null);
+      return summary && withResult(summary, null);
+    }
+    const record = recordFromFields(id, fields);
+    // BullMQ sets finishedOn (and a failure's reason) as it writes the event, and clears it on a retry.
+    if (!record?.finishedOn) return fallback();
+    if (finish.event === 'failed' && record.failedReason !== finish.failedReason) return fallback();
+    const state = publicState(finish.event, record.failedReason, record.held);
+    if (!state) return fallback();
+    return withResult(
+      toJobSummary(record, state),
+      state === 'completed' && finish.event === 'completed' ? finish.result : null,
+    );
   }
 
   private async findRecord(
@@ -829,6 +876,14 @@ export class JobQueues {
     const data = await this.redis.hget(queue.toKey(id), 'data');
     return data ? (JSON.parse(data) as JobData).tenant : '';
   }
+}
+
+/** A canceled job's summary from its record; null when `tenant` (null: anyone's) does not own it. */
+function canceledSummary(text: string, tenant: string | null): JobSummary | null {
+  const record = JSON.parse(text) as CanceledRecord;
+  if (tenant !== null && record.tenant !== tenant) return null;
+  const { result: _, ...summary } = record.view;
+  return summary;
 }
 
 /** A stored result as BullMQ's own reader parses it: JSON, or the raw text when it is not. */
