@@ -42,7 +42,8 @@ import {
 import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
-import type { CatalogTask, TaskCatalog } from './task-catalog.ts';
+import type { TaskCatalog } from './task-catalog.ts';
+import { type FoundTask, submitRequest, taskFor, unknownTask } from './task-requests.ts';
 
 export interface AppDeps {
   jobs: JobQueues;
@@ -322,41 +323,6 @@ function canonicalJson(value: unknown): string {
   );
 }
 
-/** Most task names an unknown_task problem lists. */
-const MAX_NAMES_LISTED = 20;
-
-async function unknownTask(catalog: TaskCatalog, name: string): Promise<ApiError> {
-  const names = (await catalog.list()).map((t) => t.name);
-  const known =
-    names.length === 0
-      ? 'No worker has published a task yet'
-      : `Known tasks: ${names.slice(0, MAX_NAMES_LISTED).join(', ')}${names.length > MAX_NAMES_LISTED ? ', …' : ''}`;
-  return new ApiError('unknown_task', `No task is named "${name}". ${known}`, [
-    { path: 'task', message: 'unknown task' },
-  ]);
-}
-
-type FoundTask = Awaited<ReturnType<typeof taskFor>>;
-
-/** What the queue adds for a valid request: the task's defaults under the request's options. */
-function submitRequest(body: JobRequest, { task, inputBytes }: FoundTask, tenant: string) {
-  const { info } = task;
-  const options = body.options ?? {};
-  return {
-    task: info.name,
-    queue: info.queue,
-    input: body.input,
-    inputBytes,
-    tenant,
-    timeoutMs: options.timeoutMs ?? info.defaults.timeoutMs,
-    attempts: options.attempts ?? info.defaults.attempts,
-    backoff: info.defaults.backoff,
-    fingerprint: info.fingerprint,
-    ...(options.priority !== undefined && { priority: options.priority }),
-    ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
-  };
-}
-
 /** What an Idempotency-Key compares: the job request (task, input, options), whatever its key order. */
 function requestHash(body: JobRequest): string {
   return sha256(canonicalJson(body));
@@ -418,31 +384,6 @@ async function batchTasks(
     `${invalid} of ${items.length} jobs are invalid; none was added`,
     errors.slice(0, MAX_FIELD_ERRORS),
   );
-}
-
-/** The task of a well-formed request whose input fits its size bound and its published schema. */
-async function taskFor(
-  catalog: TaskCatalog,
-  body: JobRequest,
-  defaultMaxInputBytes: number,
-): Promise<{ task: CatalogTask; inputBytes: number }> {
-  const task = await catalog.find(body.task);
-  if (!task) throw await unknownTask(catalog, body.task);
-  // Bounded by the body limit, so measuring costs at most one stringify of API_MAX_BODY_BYTES.
-  const maxInputBytes = task.info.maxInputBytes ?? defaultMaxInputBytes;
-  const inputBytes = Buffer.byteLength(JSON.stringify(body.input));
-  if (inputBytes > maxInputBytes) {
-    throw new ApiError(
-      'input_too_large',
-      `The input is ${inputBytes} bytes of JSON; task ${body.task} accepts at most ${maxInputBytes}`,
-      [{ path: 'input', message: `larger than ${maxInputBytes} bytes` }],
-    );
-  }
-  const errors = task.check(body.input);
-  if (errors.length > 0) {
-    throw new ApiError('validation_failed', `The input does not fit task ${body.task}`, errors);
-  }
-  return { task, inputBytes };
 }
 
 /**
