@@ -1,12 +1,12 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
-import type { RedisClient } from './connection.ts';
+import { isCluster, type RedisClient } from './connection.ts';
 import { encodeFailure, JobFailure } from './failure.ts';
 import { FairShare, isHeld } from './fair-share.ts';
 import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
-import { settleJob } from './tenant-jobs.ts';
+import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
 export interface RunningJob {
@@ -153,7 +153,12 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       const { result, bytes } = await options
         .run(running)
         .finally(() => fair(fairShare.ended(tenant, jobId)));
-      if (!(await settle(job, bytes, options.retention.completedMs).catch(() => true))) {
+      const settled = settle(job, bytes, options.retention.completedMs).catch(() => true);
+      // A result within the allowance is never refused, so BullMQ's end of the job need not wait
+      // for the ledger: on one connection Redis still serves the settle first (a round trip less a
+      // job). On a cluster the two go to different nodes, in no set order: wait there.
+      if (bytes <= RESULT_ALLOWANCE_BYTES && !isCluster(redis)) return result;
+      if (!(await settled)) {
         throw new JobFailure(
           'result_too_large',
           `The result (${bytes} bytes of JSON) does not fit the tenant's storage quota (API_MAX_STORED_BYTES_PER_TENANT) while its other jobs hold their data`,

@@ -46,8 +46,22 @@ const SUBMIT_GRACE_MS = 10_000;
  */
 export const JOB_OVERHEAD_BYTES = 2048;
 
+/**
+ * The first bytes of a result that JOB_OVERHEAD_BYTES already pays for: a
+ * result this small never takes its tenant past the storage quota, so its
+ * worker need not wait for the ledger before finishing the job (queue-worker.ts).
+ */
+export const RESULT_ALLOWANCE_BYTES = 512;
+
 /** Ledger entries whose retention has ended that one call releases at most. */
 const RELEASE_BATCH = 1000;
+
+/**
+ * How long the ledger and the index outlive the longest-kept job once no job
+ * of the tenant is unfinished, ms: their expiry moves only when a job outlives
+ * it, not on every job a tenant alone finishes (three PEXPIREATs a job).
+ */
+const EXPIRY_SLACK_MS = 60 * 60 * 1000;
 
 /**
  * Releases the ledger entries whose retention has ended (their jobs are gone:
@@ -68,18 +82,6 @@ local function releaseEnded(now)
   -- Lua writes -0 as "-0", which HINCRBY refuses.
   if freed > 0 then redis.call('HINCRBY', KEYS[1], 'total', -freed) end
 end
--- With no unfinished job left, the ledger and the index live as long as the longest-kept job.
-local function expireWithLastJob()
-  if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') > 0 then
-    redis.call('PERSIST', KEYS[1])
-    redis.call('PERSIST', KEYS[3])
-    return
-  end
-  local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
-  if last then
-    for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last) end
-  end
-end
 `;
 
 /**
@@ -97,7 +99,8 @@ local count = (#ARGV - 3) / 2
 if quota > 0 and redis.call('ZCARD', KEYS[4]) + count > quota then return 0 end
 local bytes = 0
 for i = 5, #ARGV, 2 do bytes = bytes + tonumber(ARGV[i]) end
-if budget > 0 and tonumber(redis.call('HGET', KEYS[1], 'total') or '0') + bytes > budget then return -1 end
+local ledger = redis.call('HMGET', KEYS[1], 'total', 'limit')
+if budget > 0 and tonumber(ledger[1] or '0') + bytes > budget then return -1 end
 for i = 4, #ARGV, 2 do
   local id = ARGV[i]
   redis.call('ZADD', KEYS[4], now, id)
@@ -105,17 +108,21 @@ for i = 4, #ARGV, 2 do
   redis.call('HSET', KEYS[1], id, ARGV[i + 1])
   redis.call('ZADD', KEYS[2], '+inf', id)
 end
-redis.call('HSET', KEYS[1], 'limit', budget)
+-- settle reads the budget from here: the workers do not know the API's.
+if tonumber(ledger[2]) ~= budget then redis.call('HSET', KEYS[1], 'limit', budget) end
 redis.call('HINCRBY', KEYS[1], 'total', bytes)
-expireWithLastJob()
+-- The tenant has unfinished jobs again: its keys last until it has none (see settle).
+redis.call('PERSIST', KEYS[1])
+redis.call('PERSIST', KEYS[3])
 return 1
 `;
 const reserve = luaScript('reserve', 4, RESERVE);
 
 /**
  * A job is finished (or canceled): out of the open set; its result's bytes
- * join its ledger entry, which is released at `until`. A result that would
- * take the tenant past its budget is not recorded and answers 0.
+ * beyond RESULT_ALLOWANCE_BYTES join its ledger entry, which is released at
+ * `until`. A result that would take the tenant past its budget is not
+ * recorded and answers 0; one within the allowance is never refused.
  * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
  * bytes, until (ms), held bytes to set instead of adding (-1: add).
  */
@@ -123,19 +130,32 @@ const SETTLE = `${RELEASE_ENDED}
 local id = ARGV[2]
 releaseEnded(tonumber(ARGV[1]))
 redis.call('ZREM', KEYS[4], id)
-local held = tonumber(redis.call('HGET', KEYS[1], id))
+local ledger = redis.call('HMGET', KEYS[1], id, 'limit', 'total')
+local held = tonumber(ledger[1])
 if not held then return 1 end
 local set = tonumber(ARGV[5])
-local add = set >= 0 and set - held or tonumber(ARGV[3])
+local add = set >= 0 and set - held or math.max(0, tonumber(ARGV[3]) - ${RESULT_ALLOWANCE_BYTES})
 if add > 0 then
-  local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or '0')
-  local total = tonumber(redis.call('HGET', KEYS[1], 'total') or '0')
-  if limit > 0 and total + add > limit then return 0 end
+  local limit = tonumber(ledger[2] or '0')
+  if limit > 0 and tonumber(ledger[3] or '0') + add > limit then return 0 end
 end
-redis.call('HINCRBY', KEYS[1], id, add)
-redis.call('HINCRBY', KEYS[1], 'total', add)
+if add ~= 0 then
+  redis.call('HINCRBY', KEYS[1], id, add)
+  redis.call('HINCRBY', KEYS[1], 'total', add)
+end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[4], id)
-expireWithLastJob()
+-- With no unfinished job left, the ledger and the index live as long as the
+-- longest-kept job (reserve makes them persistent again). Their expiry moves
+-- only when it falls short, then EXPIRY_SLACK_MS past that job.
+if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') == 0 then
+  local last = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
+  if last then
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl < 0 or tonumber(ARGV[1]) + ttl < last then
+      for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last + ${EXPIRY_SLACK_MS}) end
+    end
+  end
+end
 return 1
 `;
 const settle = luaScript('settle', 4, SETTLE);

@@ -8,6 +8,7 @@ import { offloadKeys } from '../src/keys.ts';
 import {
   JOB_OVERHEAD_BYTES,
   QueueQuotaExceededError,
+  RESULT_ALLOWANCE_BYTES,
   StorageQuotaExceededError,
   settleJob,
   TenantJobs,
@@ -107,18 +108,52 @@ describe('the per-tenant job index', () => {
     // Quotas are per tenant.
     await index.reserve('other', [{ id: 'b', inputBytes: 500 }], now);
     await index.reserve('t', [{ id: 'b', inputBytes: 100 }], now);
-    // A result that would pass the budget is refused, recording nothing.
-    expect(await settleJob(redis, keys, 't', 'a', { resultBytes: 301, until: now + 60_000 })).toBe(
-      false,
-    );
-    expect(await settleJob(redis, keys, 't', 'a', { resultBytes: 300, until: now + 60_000 })).toBe(
-      true,
-    );
+    // A result that would pass the budget is refused, recording nothing; its first
+    // RESULT_ALLOWANCE_BYTES are paid for by the job's overhead.
+    const result = (bytes: number) =>
+      settleJob(redis, keys, 't', 'a', {
+        resultBytes: RESULT_ALLOWANCE_BYTES + bytes,
+        until: now + 60_000,
+      });
+    expect(await result(301)).toBe(false);
+    expect(await result(300)).toBe(true);
     expect(await total()).toBe(1000 + 2 * job);
     // Once the retention of a ends, its bytes are free again.
     await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now - 1 });
     await index.reserve('t', [{ id: 'c', inputBytes: 900 }], now);
     expect(await total()).toBe(1000 + 2 * job);
+  });
+
+  it("keeps a tenant's keys while it has unfinished jobs, then as long as its longest-kept job, no longer than an hour past it", async () => {
+    const keys = offloadKeys(testPrefix());
+    const index = new TenantJobs(redis, keys, {
+      maxOpenJobs: 0,
+      maxStoredBytes: 0,
+      failedRetentionMs: DEFAULT_RETENTION.failedMs,
+      summaryOf: jobsOf(new Map()),
+    });
+    const tenantKeys = [keys.tenantStored('t'), keys.tenantHeldUntil('t'), keys.tenantJobs('t')];
+    const expiries = () => Promise.all(tenantKeys.map((key) => redis.pexpiretime(key)));
+    const hour = 60 * 60 * 1000;
+    const now = Date.now();
+    await index.reserve('t', [{ id: 'a', inputBytes: 10 }], now);
+    await index.reserve('t', [{ id: 'b', inputBytes: 10 }], now);
+    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + 2 * hour });
+    // b is unfinished: nothing expires.
+    expect(await expiries()).toEqual([-1, -1, -1]);
+    await settleJob(redis, keys, 't', 'b', { resultBytes: 0, until: now + hour });
+    for (const expiry of await expiries()) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 2 * hour);
+      expect(expiry).toBeLessThanOrEqual(now + 3 * hour);
+    }
+    // A new job: persistent again until it finishes; finishing later than the expiry moves it.
+    await index.reserve('t', [{ id: 'c', inputBytes: 10 }], now);
+    expect(await expiries()).toEqual([-1, expect.any(Number), -1]);
+    await settleJob(redis, keys, 't', 'c', { resultBytes: 0, until: now + 5 * hour });
+    for (const expiry of await expiries()) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 5 * hour);
+      expect(expiry).toBeLessThanOrEqual(now + 6 * hour);
+    }
   });
 
   it('holds a tenant to its quota of unfinished jobs, counting again once some finish', async () => {
