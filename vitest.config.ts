@@ -11,6 +11,7 @@ const CLUSTER_TESTS = [
   'packages/queue/test/**/*.test.ts',
   'apps/api/test/**/*.test.ts',
   'tests/e2e/jobs.test.ts',
+  'tests/e2e/workflows.test.ts',
   'tests/faults/workers.test.ts',
   'tests/repo/npm-start.test.ts',
   'tests/cluster/**/*.test.ts',

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import {
   createRedis,
+  isRedisUnavailable,
   JobQueues,
   offloadKeys,
   publishCatalog,
@@ -71,6 +72,8 @@ export async function startApi(options: {
   retention?: Retention;
   /** Default: API_MAX_STREAMS_PER_TENANT, API_MAX_STREAMS and API_STREAM_MAX_S's defaults. */
   streams?: Partial<AppDeps['streams']>;
+  /** Advance workflows, as apps/api/src/index.ts does; default false (its polling would count in other tests' Redis commands). */
+  workflows?: boolean;
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -82,6 +85,11 @@ export async function startApi(options: {
     ...(options.retention && { retention: options.retention }),
   });
   const catalog = new TaskCatalog(jobs, pino({ level: 'silent' })).start();
+  if (options.workflows) {
+    jobs.workflows.start((err) => {
+      if (!isRedisUnavailable(err)) throw err;
+    });
+  }
   // As a running API has after its first refresh: the published tasks and their queues known.
   await catalog.list().catch(() => {});
   const app = createApp({

@@ -28,7 +28,9 @@ import { openApiDocument } from './openapi-document.ts';
 import { rateLimit } from './rate-limit.ts';
 import {
   cancelJobRoute,
+  cancelWorkflowRoute,
   getJobRoute,
+  getWorkflowRoute,
   healthRoute,
   idempotencyKeyHeader,
   jobEventsRoute,
@@ -37,6 +39,7 @@ import {
   readyRoute,
   submitBatchRoute,
   submitJobRoute,
+  submitWorkflowRoute,
   tasksRoute,
 } from './routes.ts';
 import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
@@ -44,6 +47,7 @@ import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
 import type { TaskCatalog } from './task-catalog.ts';
 import { type FoundTask, submitRequest, taskFor, unknownTask } from './task-requests.ts';
+import { workflowRequest } from './workflow-requests.ts';
 
 export interface AppDeps {
   jobs: JobQueues;
@@ -233,6 +237,45 @@ export function createApp(deps: AppDeps) {
         throw new ApiError(
           'job_finished',
           `Job ${id} is already ${cancel.view.state}; nothing to cancel`,
+        );
+      }
+      return c.json(cancel.view, 200);
+    })
+    .openapi(
+      {
+        ...submitWorkflowRoute,
+        middleware: [jsonBody({ maxBytes: deps.maxBodyBytes, maxDepth: deps.maxJsonDepth })],
+      },
+      async (c) => {
+        const tenant = c.get('caller').tenant;
+        const request = await workflowRequest(
+          catalog,
+          c.req.valid('json'),
+          tenant,
+          deps.maxInputBytes,
+        );
+        const view = await submitOrQuota(() => jobs.workflows.create(request));
+        for (const step of Object.values(view.steps)) {
+          if (step.state !== 'blocked') metrics.jobSubmitted(step.task);
+        }
+        c.header('Location', `/v1/workflows/${view.id}`);
+        return c.json(view, 202);
+      },
+    )
+    .openapi(getWorkflowRoute, async (c) => {
+      const { id } = c.req.valid('param');
+      const view = await jobs.workflows.get(id, c.get('caller').tenant);
+      if (!view) throw new ApiError('not_found', `No workflow ${id}`);
+      return c.json(view, 200);
+    })
+    .openapi(cancelWorkflowRoute, async (c) => {
+      const { id } = c.req.valid('param');
+      const cancel = await jobs.workflows.cancel(id, c.get('caller').tenant);
+      if (!cancel) throw new ApiError('not_found', `No workflow ${id}`);
+      if (cancel.outcome === 'finished') {
+        throw new ApiError(
+          'workflow_finished',
+          `Workflow ${id} is already ${cancel.view.state}; nothing to cancel`,
         );
       }
       return c.json(cancel.view, 200);

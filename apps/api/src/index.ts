@@ -1,5 +1,11 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT, redisTargetFrom, retentionFrom } from '@offload/queue';
+import {
+  isRedisUnavailable,
+  JobQueues,
+  LOG_REDACT,
+  redisTargetFrom,
+  retentionFrom,
+} from '@offload/queue';
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
@@ -18,6 +24,10 @@ const jobs = JobQueues.create({
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });
 const catalog = new TaskCatalog(jobs, logger).start();
+// Every API process advances workflows; a lock per workflow keeps it to one at a time.
+jobs.workflows.start((err) => {
+  if (!isRedisUnavailable(err)) logger.error({ err }, 'advancing workflows failed');
+});
 const app = createApp({
   jobs,
   catalog,

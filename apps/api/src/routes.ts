@@ -1,5 +1,5 @@
 import { createRoute, z } from '@hono/zod-openapi';
-import { JobPage, JobView, Problem, TaskList } from '@offload/contract';
+import { JobPage, JobView, Problem, TaskList, WorkflowView } from '@offload/contract';
 import { ERROR_STATUS, type ErrorCode } from '@offload/problem';
 import {
   batchRequestSchema,
@@ -9,6 +9,8 @@ import {
   jobRequestSchema,
   listJobsQuery,
   MAX_BATCH_JOBS,
+  workflowIdParams,
+  workflowRequestSchema,
 } from './schemas.ts';
 
 /**
@@ -248,5 +250,71 @@ export const cancelJobRoute = createRoute({
   responses: {
     200: json(JobView, 'Canceled (now or earlier)'),
     ...problems('not_found', 'gone', 'job_finished', ...v1Problems),
+  },
+});
+
+export const submitWorkflowRoute = createRoute({
+  method: 'post',
+  path: '/v1/workflows',
+  operationId: 'submitWorkflow',
+  tags: ['workflows'],
+  summary: 'Submit a workflow: jobs that start as the steps they need complete',
+  description:
+    'Validates every step (tasks, inputs, needs, `$result` placeholders, no cycle), then queues the steps that need none; each other step is `blocked` until every step it needs has completed, and its input’s placeholders are then filled from their results. A step that fails or is canceled cancels every unfinished step (`onStepFailure: cancel_rest`, the default) or only those that need it (`continue`).',
+  ...v1,
+  request: {
+    body: {
+      required: true,
+      content: { 'application/json': { schema: workflowRequestSchema } },
+    },
+  },
+  responses: {
+    202: {
+      ...json(WorkflowView, 'Started'),
+      headers: z.object({ Location: z.string() }),
+    },
+    ...problems(
+      'malformed_json',
+      'json_too_deep',
+      'request_aborted',
+      'payload_too_large',
+      'input_too_large',
+      'unsupported_media_type',
+      'validation_failed',
+      'unknown_task',
+      'queue_quota_exceeded',
+      'storage_quota_exceeded',
+      'redis_out_of_memory',
+      'redis_not_replicated',
+      ...v1Problems,
+    ),
+  },
+});
+
+export const getWorkflowRoute = createRoute({
+  method: 'get',
+  path: '/v1/workflows/{id}',
+  operationId: 'getWorkflow',
+  tags: ['workflows'],
+  summary: 'A workflow and the job of each step',
+  ...v1,
+  request: { params: workflowIdParams },
+  responses: {
+    200: json(WorkflowView, 'The workflow'),
+    ...problems('not_found', ...v1Problems),
+  },
+});
+
+export const cancelWorkflowRoute = createRoute({
+  method: 'delete',
+  path: '/v1/workflows/{id}',
+  operationId: 'cancelWorkflow',
+  tags: ['workflows'],
+  summary: 'Cancel every unfinished step of a workflow',
+  ...v1,
+  request: { params: workflowIdParams },
+  responses: {
+    200: json(WorkflowView, 'Canceled (now or earlier)'),
+    ...problems('not_found', 'workflow_finished', ...v1Problems),
   },
 });

@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
-import { type FieldError, JobOptions, JobState } from '@offload/contract';
+import { type FieldError, JobOptions, JobState, StepFailurePolicy } from '@offload/contract';
+import { MAX_WORKFLOW_STEPS, STEP_ID } from '@offload/contract/workflow';
 
 /**
  * The request schemas of the HTTP API: they validate requests and, through
@@ -121,3 +122,44 @@ export function fieldErrors(error: z.ZodError, prefix?: string): FieldError[] {
  * with a 4 MB problem).
  */
 export const MAX_FIELD_ERRORS = 20;
+
+/** A step of a workflow: a job request, and the steps whose results it needs before it starts. */
+export const workflowStepSchema = z
+  .strictObject({
+    ...jobRequestSchema.shape,
+    needs: z
+      .array(z.string())
+      .max(MAX_WORKFLOW_STEPS)
+      .optional()
+      .openapi({ description: 'Ids of the steps that must complete before this one starts' }),
+  })
+  .meta({ id: 'WorkflowStep' });
+
+/** Body of POST /v1/workflows. */
+export const workflowRequestSchema = z
+  .strictObject({
+    steps: z
+      .record(
+        z.string().regex(STEP_ID, 'a step id is 1–64 letters, digits, _ or -'),
+        workflowStepSchema,
+      )
+      .refine((steps) => Object.keys(steps).length >= 1, 'a workflow has at least one step')
+      .refine(
+        (steps) => Object.keys(steps).length <= MAX_WORKFLOW_STEPS,
+        `a workflow has at most ${MAX_WORKFLOW_STEPS} steps`,
+      )
+      .openapi({
+        description:
+          'Step id → step. `{ "$result": "<stepId>" }` or `{ "$result": "<stepId>.<field>…" }` anywhere in an input is replaced by that step’s result (or a field of it) when the step starts; that step must be in `needs`.',
+      }),
+    onStepFailure: StepFailurePolicy.optional().openapi({
+      description:
+        'cancel_rest (default): a step that fails or is canceled cancels every unfinished step. continue: the steps that do not need it run on.',
+    }),
+  })
+  .meta({ id: 'WorkflowRequest' });
+export type WorkflowRequestBody = z.infer<typeof workflowRequestSchema>;
+
+export const workflowIdParams = z.object({
+  id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'Zwyo85fHW0Ny-30Tt6xbcQ' }),
+});

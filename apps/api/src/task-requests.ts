@@ -49,11 +49,16 @@ export function submitRequest(
   };
 }
 
-/** The task of a well-formed request whose input fits its size bound and its published schema. */
+/**
+ * The task of a well-formed request whose input fits its size bound and its
+ * published schema. `placeholders` are paths (`input.below`) of values filled
+ * in later (a workflow's `$result`): the schema is not held against them.
+ */
 export async function taskFor(
   catalog: TaskCatalog,
   body: JobRequest,
   defaultMaxInputBytes: number,
+  placeholders: readonly string[] = [],
 ): Promise<{ task: CatalogTask; inputBytes: number }> {
   const task = await catalog.find(body.task);
   if (!task) throw await unknownTask(catalog, body.task);
@@ -67,7 +72,9 @@ export async function taskFor(
       [{ path: 'input', message: `larger than ${maxInputBytes} bytes` }],
     );
   }
-  const errors = task.check(body.input);
+  const errors = task
+    .check(body.input)
+    .filter((e) => !placeholders.some((at) => e.path === at || e.path.startsWith(`${at}.`)));
   if (errors.length > 0) {
     throw new ApiError('validation_failed', `The input does not fit task ${body.task}`, errors);
   }

@@ -124,7 +124,8 @@ if (!submitted.data) throw new Error(submitted.error?.detail);
 const done = await api.GET('/v1/jobs/{id}', {
   params: { path: { id: submitted.data.id }, query: { wait: '30' } },
 });
-const state: 'queued' | 'delayed' | 'running' | 'completed' | 'failed' | 'canceled' | undefined = done.data?.state;
+const state: 'queued' | 'delayed' | 'blocked' | 'running' | 'completed' | 'failed' | 'canceled' | undefined =
+  done.data?.state;
 console.log(state, done.data?.result);
 `;
     writeFileSync(join(work, 'good.ts'), script('{ below: 1000 }'));

@@ -10,6 +10,8 @@ import { z } from 'zod';
 export const JOB_STATES = [
   'queued',
   'delayed',
+  /** A workflow step waiting for the steps it needs. */
+  'blocked',
   'running',
   'completed',
   'failed',
@@ -76,6 +78,31 @@ export const JobPage = z
   })
   .meta({ id: 'JobPage', description: 'A page of jobs, newest first' });
 export type JobPage = z.infer<typeof JobPage>;
+
+export const WORKFLOW_STATES = ['running', 'completed', 'failed', 'canceled'] as const;
+export const WorkflowState = z.enum(WORKFLOW_STATES);
+export type WorkflowState = z.infer<typeof WorkflowState>;
+
+/**
+ * What a workflow does when one of its steps fails or is canceled:
+ * `cancel_rest` cancels every unfinished step; `continue` runs on every step
+ * that does not need it (those that do are canceled, as they cannot run).
+ */
+export const StepFailurePolicy = z.enum(['cancel_rest', 'continue']);
+export type StepFailurePolicy = z.infer<typeof StepFailurePolicy>;
+
+/** A workflow as its owner sees it: each step as the JobView of its job. */
+export const WorkflowView = z
+  .object({
+    id: z.string(),
+    state: WorkflowState,
+    /** Step id → its job; a step whose needs have not all completed is `blocked`. */
+    steps: z.record(z.string(), JobView),
+    createdAt: z.string(),
+    finishedAt: z.string().nullable(),
+  })
+  .meta({ id: 'WorkflowView', description: 'A workflow and the job of each of its steps' });
+export type WorkflowView = z.infer<typeof WorkflowView>;
 
 /** Longest delay a job may ask for, ms (30 days); its tenant's index keeps it until it has run. */
 export const MAX_DELAY_MS = 30 * 24 * 3600 * 1000;
@@ -182,6 +209,7 @@ export const ERROR_STATUS = {
   not_found: 404,
   gone: 410,
   job_finished: 409,
+  workflow_finished: 409,
   idempotency_conflict: 409,
   payload_too_large: 413,
   input_too_large: 413,

@@ -12,6 +12,7 @@ const TITLES: Record<ErrorCode, string> = {
   not_found: 'Not found',
   gone: 'Gone',
   job_finished: 'Job already finished',
+  workflow_finished: 'Workflow already finished',
   idempotency_conflict: 'Idempotency-Key reused',
   payload_too_large: 'Request body too large',
   input_too_large: 'Job input too large',

@@ -65,3 +65,9 @@ export {
   QueueQuotaExceededError,
   StorageQuotaExceededError,
 } from './tenant-jobs.ts';
+export {
+  WORKFLOW_RECHECK_MS,
+  type WorkflowRequest,
+  type WorkflowStep,
+  Workflows,
+} from './workflows.ts';

@@ -51,6 +51,7 @@ import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
 import { memoryState, RedisMisconfiguredError } from './redis-config.ts';
 import { type ListQuery, settleJob, TenantJobs } from './tenant-jobs.ts';
+import { type StepJobs, Workflows } from './workflows.ts';
 
 export interface JobQueuesConfig {
   redis: RedisTarget;
@@ -102,6 +103,8 @@ export interface SubmitRequest {
   delayMs?: number;
   /** The catalog version the input was validated against. */
   fingerprint?: string;
+  /** The workflow this job is a step of: its worker nudges it when the job ends. */
+  workflow?: string;
 }
 
 export type CancelOutcome =
@@ -132,8 +135,10 @@ interface CanceledRecord {
  * The producer side of Offload: what the API does with jobs. Fails fast when
  * Redis is unreachable (RedisUnavailableError), so callers can answer 503.
  */
-export class JobQueues {
+export class JobQueues implements StepJobs {
   readonly keys: OffloadKeys;
+  /** Workflows of jobs (see workflows.ts); the API process starts their advancing. */
+  readonly workflows: Workflows;
   private readonly queues = new Map<string, Queue<JobData>>();
   private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
@@ -171,6 +176,7 @@ export class JobQueues {
       summaryOf: async (id, tenant) =>
         (await this.read(id, tenant, { result: false }))?.summary ?? null,
     });
+    this.workflows = new Workflows(redis, this.keys, this, this.retention);
     redis.on('ready', () => {
       this.readiness().then(
         ({ redisProblem }) => redisProblem && config.onRedisProblem?.(redisProblem),
@@ -355,6 +361,7 @@ export class JobQueues {
         input: request.input,
         timeoutMs: request.timeoutMs,
         ...(request.fingerprint && { fingerprint: request.fingerprint }),
+        ...(request.workflow && { workflow: request.workflow }),
       } satisfies JobData,
       opts: {
         jobId: id,
@@ -545,6 +552,17 @@ export class JobQueues {
     );
   }
 
+  /** Fresh job ids of a tenant, for jobs added later (a workflow's steps). */
+  async issueIds(tenant: string, count: number): Promise<string[]> {
+    const ids = await this.ids();
+    return Array.from({ length: count }, () => ids.issue(tenant));
+  }
+
+  /** Whether this id (of a job or a workflow) was issued to `tenant`: no Redis read. */
+  wasIssued(id: string, tenant: string): Promise<boolean> {
+    return this.mayOwn(id, tenant);
+  }
+
   /** The job's view, or null when no job of this tenant has that id. */
   async getJobView(id: string, tenant: string): Promise<JobView | null> {
     const found = await this.read(id, tenant, { result: true });
@@ -733,6 +751,7 @@ export class JobQueues {
 
   /** Closes every connection; bounded in time, since BullMQ's close waits for a Redis that may be gone. */
   async close(): Promise<void> {
+    this.workflows.stop();
     const graceful = Promise.all([
       this.feed.close(),
       ...[...this.queues.values()].map((queue) => queue.close()),

@@ -13,6 +13,8 @@ export interface JobData {
   timeoutMs: number;
   /** The catalog version (fingerprint) the API validated the input against; see catalog.ts. */
   fingerprint?: string;
+  /** The workflow this job is a step of (see workflows.ts). */
+  workflow?: string;
 }
 
 /**

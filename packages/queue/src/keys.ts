@@ -5,7 +5,8 @@
  *   queuePrefix(queue)) and fair share's, which its scripts touch together;
  * - a tenant, `{t:<tenant>}`: its job index, quota, stored bytes and
  *   Idempotency-Keys, which its scripts touch together;
- * - the fleet, the catalog, the history: one tag each, for the few commands
+ * - a workflow, `{w:<id>}`: its record and the lock of whoever advances it;
+ * - the fleet, the catalog, the history, the workflows due: one tag each, for the few commands
  *   that read several of their keys at once.
  * So different queues and tenants spread over a cluster's shards, and no
  * script, transaction or pipeline crosses slots. Keys read or written alone
@@ -55,6 +56,17 @@ export interface OffloadKeys {
   heldJobs(queue: string, tenant: string): string;
   /** Set: tenants with held jobs on a queue. */
   heldTenants(queue: string): string;
+  /**
+   * Hash: a workflow's record: `tenant`, `createdAt` (ms), `onStepFailure`,
+   * `plan` (JSON: each step's job id, needs and job request), `step:<id>` per
+   * step started or ended without running, `cancel`, `state`, `finishedAt`
+   * (see workflows.ts).
+   */
+  workflow(id: string): string;
+  /** String: the token of the process advancing a workflow, expiring (see workflows.ts). */
+  workflowLock(id: string): string;
+  /** Sorted set: unfinished workflow ids → when to advance them next (ms since epoch). */
+  workflowsDue: string;
   /** Sorted set: `jobId:tenant` of jobs dispatched or running on a queue → when they were counted (ms). */
   runningJobs(queue: string): string;
   /** Hash: tenant → how many of its jobs runningJobs holds. */
@@ -85,6 +97,9 @@ export function offloadKeys(prefix: string): OffloadKeys {
     fairState: (name) => `${queue(name)}:fair`,
     heldJobs: (name, tenantName) => `${queue(name)}:fair:held:${tenantName}`,
     heldTenants: (name) => `${queue(name)}:fair:tenants`,
+    workflow: (id) => `${prefix}:{w:${id}}`,
+    workflowLock: (id) => `${prefix}:{w:${id}}:lock`,
+    workflowsDue: `${prefix}:{workflows}:due`,
     runningJobs: (name) => `${queue(name)}:fair:running`,
     runningCounts: (name) => `${queue(name)}:fair:counts`,
   };

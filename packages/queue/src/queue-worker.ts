@@ -7,6 +7,7 @@ import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
+import { nudgeWorkflow } from './workflows.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
 export interface RunningJob {
@@ -116,6 +117,12 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const forgetFailed = (job: Job<JobData>) =>
     settle(job, 0, options.retention.failedMs).catch(() => true);
   const fairShare = new FairShare(redis, keys, queue);
+  /** A workflow's next steps start once BullMQ has recorded this one's end, which these events follow. */
+  const nudge = (job: Job<JobData>) => {
+    if (job.data.workflow) {
+      nudgeWorkflow(redis, keys, job.data.workflow).catch((err: Error) => options.onError?.(err));
+    }
+  };
   /** Publishes this worker's cap and lets held jobs catch up on a dispatch missed (a submit that failed after adding). */
   const beat = () =>
     fairShare
@@ -196,8 +203,9 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   // A job the stalled checker fails (its worker lost too often) never reached the processor's end.
   // BullMQ sets finishedOn only when a failure is final (not on a failed attempt that will be retried).
   worker.on('failed', (job) => {
-    if (job?.finishedOn) void forgetFailed(job);
+    if (job?.finishedOn) void forgetFailed(job).then(() => nudge(job));
   });
+  worker.on('completed', (job) => nudge(job));
 
   void beat();
   const beats = setInterval(beat, HEARTBEAT_EVERY_MS);

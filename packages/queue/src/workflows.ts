@@ -1,0 +1,469 @@
+import { randomUUID } from 'node:crypto';
+import {
+  isFinal,
+  type JobError,
+  type JobView,
+  type StepFailurePolicy,
+  type WorkflowState,
+  type WorkflowView,
+} from '@offload/contract';
+import { fillResults, stepOrder } from '@offload/contract/workflow';
+import { guardRedis, type RedisClient } from './connection.ts';
+import type { Retention } from './job-options.ts';
+import type { CancelOutcome, SubmitRequest } from './job-queues.ts';
+import type { OffloadKeys } from './keys.ts';
+import { luaScript } from './lua-script.ts';
+import { QueueQuotaExceededError, StorageQuotaExceededError } from './tenant-jobs.ts';
+
+/** A step as the API resolved it: the job to add once `needs` have completed (its input may hold `$result` placeholders). */
+export interface WorkflowStep {
+  request: SubmitRequest;
+  needs: string[];
+}
+
+export interface WorkflowRequest {
+  tenant: string;
+  /** Step id → step, in the order the client gave them. */
+  steps: Record<string, WorkflowStep>;
+  onStepFailure: StepFailurePolicy;
+}
+
+/** What the workflows need of the job queues: the ids, submits, reads and cancels of their steps' jobs. */
+export interface StepJobs {
+  issueIds(tenant: string, count: number): Promise<string[]>;
+  wasIssued(id: string, tenant: string): Promise<boolean>;
+  submitJobs(requests: readonly SubmitRequest[], ids: readonly string[]): Promise<JobView[]>;
+  getJobView(id: string, tenant: string): Promise<JobView | null>;
+  cancelJob(id: string, tenant: string): Promise<CancelOutcome | null>;
+}
+
+/** How often each API process looks for workflows due, ms: the most a next step waits once a worker reports the end of the steps it needs. */
+const TICK_MS = 100;
+/**
+ * A running workflow is advanced again after this long even when nothing
+ * nudged it, ms: it catches a worker that died between a step's end and its
+ * nudge, a step canceled on its own (DELETE /v1/jobs/{id}), a step a quota
+ * refused, and a process that died while advancing.
+ */
+export const WORKFLOW_RECHECK_MS = 5000;
+/** How long one process may hold a workflow to advance it, ms; one that dies holding it frees it then. */
+const LOCK_MS = 10_000;
+/** Most workflows one process advances per tick. */
+const BATCH = 20;
+/** After a tick that failed (Redis down), the next one waits this long, ms. */
+const RETRY_MS = 1000;
+/** How long a DELETE waits for another process advancing the workflow to let go, ms. */
+const CANCEL_WAIT_MS = 2000;
+
+/** Frees the lock only if it is still this process's: one held past LOCK_MS may be another's now. */
+const releaseLock = luaScript(
+  'workflow_unlock',
+  1,
+  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
+);
+
+/** Tells the workflow's advancers that one of its steps has ended (called by the worker that ran it). */
+export function nudgeWorkflow(redis: RedisClient, keys: OffloadKeys, id: string): Promise<unknown> {
+  return redis.zadd(keys.workflowsDue, Date.now(), id);
+}
+
+interface PlannedStep extends WorkflowStep {
+  jobId: string;
+}
+
+/**
+ * A step's mark in the record: its job is being added (`submitting`: if it
+ * is missing, it is added again), was added (`submitted`), or the step ended
+ * without a job (its final view: canceled, or failed before it could start).
+ * No mark: blocked.
+ */
+type StepMark = 'submitting' | 'submitted' | JobView;
+
+interface WorkflowRecord {
+  id: string;
+  tenant: string;
+  createdAt: number;
+  onStepFailure: StepFailurePolicy;
+  plan: Record<string, PlannedStep>;
+  marks: Map<string, StepMark>;
+  /** Why the owner canceled it; null unless DELETE asked. */
+  cancel: string | null;
+  /** Set once final. */
+  state: WorkflowState | null;
+  finishedAt: number | null;
+}
+
+/** A step now: `waiting` (not added yet), `live` (its job is unfinished), or `done` (its view is final). */
+interface StepNow {
+  phase: 'waiting' | 'live' | 'done';
+  view: JobView;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * Workflows (DESIGN.md §3): steps are jobs, added as the steps they need
+ * complete. The record lives under the workflow's own hash tag; the API
+ * processes advance workflows, one process at a time per workflow (a lock
+ * under the same tag), when a worker nudges one (a step ended) or every
+ * WORKFLOW_RECHECK_MS. Each step's job id is issued with the workflow, so a
+ * step added twice (an advance that died between its add and its mark) is
+ * found, not duplicated.
+ */
+export class Workflows {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly keys: OffloadKeys,
+    private readonly jobs: StepJobs,
+    private readonly retention: Retention,
+  ) {}
+
+  /**
+   * Records the workflow and adds the jobs of the steps that need none, all
+   * or nothing: a quota those would pass refuses the workflow
+   * (QueueQuotaExceededError), and nothing of it stays.
+   */
+  async create(request: WorkflowRequest): Promise<WorkflowView> {
+    const names = Object.keys(request.steps);
+    const [id, ...jobIds] = await this.jobs.issueIds(request.tenant, names.length + 1);
+    const plan: Record<string, PlannedStep> = Object.fromEntries(
+      names.map((name, i) => {
+        const step = request.steps[name] as WorkflowStep;
+        const job = { ...step.request, workflow: id as string };
+        return [name, { needs: step.needs, request: job, jobId: jobIds[i] as string }];
+      }),
+    );
+    const roots = names.filter((name) => plan[name]?.needs.length === 0);
+    const createdAt = Date.now();
+    const workflowId = id as string;
+    const key = this.keys.workflow(workflowId);
+    await guardRedis(this.redis, async () => {
+      // Due first: a record written by a process that dies before adding its roots is then advanced (and they added) by another.
+      await this.redis.zadd(this.keys.workflowsDue, createdAt + WORKFLOW_RECHECK_MS, workflowId);
+      await this.redis.hset(key, {
+        tenant: request.tenant,
+        createdAt: String(createdAt),
+        onStepFailure: request.onStepFailure,
+        plan: JSON.stringify(plan),
+        ...Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitting'])),
+      });
+    });
+    let added: JobView[];
+    try {
+      added = await this.jobs.submitJobs(
+        roots.map((name) => (plan[name] as PlannedStep).request),
+        roots.map((name) => (plan[name] as PlannedStep).jobId),
+      );
+    } catch (err) {
+      await guardRedis(this.redis, () =>
+        Promise.all([this.redis.del(key), this.redis.zrem(this.keys.workflowsDue, workflowId)]),
+      ).catch(() => {});
+      throw err;
+    }
+    await guardRedis(this.redis, () =>
+      this.redis.hset(key, Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitted']))),
+    );
+    // Answered from the submit itself: the roots as added, the others blocked.
+    const record: WorkflowRecord = {
+      id: workflowId,
+      tenant: request.tenant,
+      createdAt,
+      onStepFailure: request.onStepFailure,
+      plan,
+      marks: new Map(),
+      cancel: null,
+      state: null,
+      finishedAt: null,
+    };
+    const steps = new Map(
+      names.map((name): [string, StepNow] => {
+        const view = added[roots.indexOf(name)];
+        return [name, view ? { phase: 'live', view } : this.waiting(record, name)];
+      }),
+    );
+    return this.view(record, steps);
+  }
+
+  /** The workflow's view, or null when the tenant has no workflow with that id. */
+  async get(id: string, tenant: string): Promise<WorkflowView | null> {
+    const record = await this.read(id, tenant);
+    return record && this.view(record, await this.stepsNow(record));
+  }
+
+  /**
+   * Cancels every unfinished step: running jobs are stopped, queued ones
+   * removed, blocked ones never start. `finished` when the workflow had
+   * completed or failed already; null when the tenant has no such workflow.
+   */
+  async cancel(
+    id: string,
+    tenant: string,
+  ): Promise<{ outcome: 'canceled' | 'finished'; view: WorkflowView } | null> {
+    const record = await this.read(id, tenant);
+    if (!record) return null;
+    if (record.state) {
+      const view = this.view(record, await this.stepsNow(record));
+      return { outcome: record.state === 'canceled' ? 'canceled' : 'finished', view };
+    }
+    await guardRedis(this.redis, () =>
+      this.redis.hsetnx(this.keys.workflow(id), 'cancel', 'Canceled: the workflow was canceled'),
+    );
+    // Advanced here, so the answer shows every step canceled; an advance under way elsewhere is waited for.
+    const until = Date.now() + CANCEL_WAIT_MS;
+    while (!(await this.advanceLocked(id)) && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const view = (await this.get(id, tenant)) as WorkflowView;
+    return { outcome: view.state === 'completed' ? 'finished' : 'canceled', view };
+  }
+
+  /** Advances due workflows every TICK_MS until stop(); `onError` hears of failures other than Redis being down. */
+  start(onError: (err: unknown) => void): void {
+    this.stopped = false;
+    const tick = async () => {
+      let wait = TICK_MS;
+      try {
+        await this.advanceDue();
+      } catch (err) {
+        wait = RETRY_MS;
+        onError(err);
+      }
+      if (!this.stopped) this.timer = setTimeout(tick, wait);
+    };
+    this.timer = setTimeout(tick, TICK_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  private async advanceDue(): Promise<void> {
+    const due = await guardRedis(this.redis, () =>
+      this.redis.zrangebyscore(this.keys.workflowsDue, '-inf', Date.now(), 'LIMIT', 0, BATCH),
+    );
+    for (const id of due) {
+      if (this.stopped) return;
+      await this.advanceLocked(id);
+    }
+  }
+
+  /** Advances the workflow unless another process is at it: false then. */
+  private async advanceLocked(id: string): Promise<boolean> {
+    const lock = this.keys.workflowLock(id);
+    const token = randomUUID();
+    const got = await guardRedis(this.redis, () =>
+      this.redis.set(lock, token, 'PX', LOCK_MS, 'NX'),
+    );
+    if (got === null) return false;
+    try {
+      // Put off before reading: a nudge from now on brings it back, and none is lost.
+      await guardRedis(this.redis, () =>
+        this.redis.zadd(this.keys.workflowsDue, 'XX', Date.now() + WORKFLOW_RECHECK_MS, id),
+      );
+      await this.advance(id);
+    } finally {
+      await guardRedis(this.redis, () => releaseLock(this.redis, [lock], [token])).catch(() => {});
+    }
+    return true;
+  }
+
+  /**
+   * One step of the workflow's life, under its lock: ends the steps that can
+   * no longer run (canceled, or failed for a `$result` field missing), adds
+   * the jobs of those whose needs have all completed, and records the
+   * workflow's end once every step has ended.
+   */
+  private async advance(id: string): Promise<void> {
+    const record = await this.read(id, null);
+    if (!record || record.state) {
+      await guardRedis(this.redis, () => this.redis.zrem(this.keys.workflowsDue, id));
+      return;
+    }
+    const now = await this.stepsNow(record);
+    const ended = new Map<string, JobView>();
+    const end = (name: string, state: 'canceled' | 'failed', error: JobError) => {
+      const step = now.get(name) as StepNow;
+      const view: JobView = { ...step.view, state, error, finishedAt: iso(Date.now()) };
+      now.set(name, { phase: 'done', view });
+      ended.set(name, view);
+    };
+    const failed = [...now].find(
+      ([, step]) => step.phase === 'done' && step.view.state !== 'completed',
+    );
+    const stopAll =
+      record.cancel ??
+      (failed && record.onStepFailure === 'cancel_rest'
+        ? `Canceled: step "${failed[0]}" ${failed[1].view.state}`
+        : null);
+    const ready: string[] = [];
+    if (stopAll) {
+      for (const [name, step] of now) {
+        if (step.phase === 'waiting') end(name, 'canceled', { code: 'canceled', message: stopAll });
+        if (step.phase !== 'live') continue;
+        const jobId = (record.plan[name] as PlannedStep).jobId;
+        const canceled = await this.jobs.cancelJob(jobId, record.tenant);
+        if (canceled) now.set(name, { phase: 'done', view: canceled.view });
+      }
+    } else {
+      const order = stepOrder(
+        Object.fromEntries(Object.entries(record.plan).map(([name, step]) => [name, step.needs])),
+      );
+      for (const name of 'order' in order ? order.order : []) {
+        const step = record.plan[name] as PlannedStep;
+        if ((now.get(name) as StepNow).phase !== 'waiting') continue;
+        const unmet = step.needs.find((need) => {
+          const it = now.get(need) as StepNow;
+          return it.phase === 'done' && it.view.state !== 'completed';
+        });
+        if (unmet) {
+          const state = (now.get(unmet) as StepNow).view.state;
+          end(name, 'canceled', {
+            code: 'canceled',
+            message: `Canceled: it needs step "${unmet}", which ${state}`,
+          });
+        } else if (step.needs.every((need) => now.get(need)?.view.state === 'completed')) {
+          ready.push(name);
+        }
+      }
+    }
+    const requests: SubmitRequest[] = [];
+    for (const name of ready) {
+      const step = record.plan[name] as PlannedStep;
+      const filled = fillResults(step.request.input, (need) => now.get(need)?.view.result);
+      if ('error' in filled) {
+        end(name, 'failed', { code: 'invalid_input', message: filled.error });
+        continue;
+      }
+      // The size was measured on the input with its placeholders: the queue measures the filled one.
+      const { inputBytes: _, ...request } = step.request;
+      requests.push({ ...request, input: filled.input });
+    }
+    const key = this.keys.workflow(id);
+    const adding = ready.filter((name) => !ended.has(name));
+    if (ended.size > 0 || adding.length > 0) {
+      await guardRedis(this.redis, () =>
+        this.redis.hset(key, {
+          ...Object.fromEntries(
+            [...ended].map(([name, view]) => [`step:${name}`, JSON.stringify(view)]),
+          ),
+          ...Object.fromEntries(adding.map((name) => [`step:${name}`, 'submitting'])),
+        }),
+      );
+    }
+    if (adding.length > 0) {
+      try {
+        await this.jobs.submitJobs(
+          requests,
+          adding.map((name) => (record.plan[name] as PlannedStep).jobId),
+        );
+        await guardRedis(this.redis, () =>
+          this.redis.hset(
+            key,
+            Object.fromEntries(adding.map((name) => [`step:${name}`, 'submitted'])),
+          ),
+        );
+      } catch (err) {
+        // Marked `submitting`: added at the next advance, once the tenant's jobs have made room.
+        if (!(err instanceof QueueQuotaExceededError || err instanceof StorageQuotaExceededError)) {
+          throw err;
+        }
+      }
+      return;
+    }
+    if ([...now.values()].some((step) => step.phase !== 'done')) return;
+    const views = [...now.values()].map((step) => step.view);
+    const state: WorkflowState = record.cancel
+      ? 'canceled'
+      : views.every((view) => view.state === 'completed')
+        ? 'completed'
+        : 'failed';
+    const keepMs = state === 'completed' ? this.retention.completedMs : this.retention.failedMs;
+    await guardRedis(this.redis, async () => {
+      await this.redis.hset(key, { state, finishedAt: String(Date.now()) });
+      await this.redis.pexpire(key, keepMs);
+      await this.redis.zrem(this.keys.workflowsDue, id);
+    });
+  }
+
+  /** Every step as it is now: its job's view once added, else the view of a job yet to be added. */
+  private async stepsNow(record: WorkflowRecord): Promise<Map<string, StepNow>> {
+    const entries = await Promise.all(
+      Object.entries(record.plan).map(async ([name, step]): Promise<[string, StepNow]> => {
+        const mark = record.marks.get(name);
+        const { view: waiting } = this.waiting(record, name);
+        if (mark === undefined) return [name, { phase: 'waiting', view: waiting }];
+        if (typeof mark === 'object') return [name, { phase: 'done', view: mark }];
+        const view = await this.jobs.getJobView(step.jobId, record.tenant);
+        if (view) return [name, { phase: isFinal(view.state) ? 'done' : 'live', view }];
+        if (mark === 'submitting') return [name, { phase: 'waiting', view: waiting }];
+        // Added, then gone before the workflow ended: an operator removed it.
+        const gone: JobView = {
+          ...waiting,
+          state: 'canceled',
+          error: { code: 'canceled', message: "The step's job was removed" },
+          finishedAt: iso(Date.now()),
+        };
+        return [name, { phase: 'done', view: gone }];
+      }),
+    );
+    return new Map(entries);
+  }
+
+  /** A step whose job is yet to be added: `blocked`, with the id its job will have. */
+  private waiting(record: WorkflowRecord, name: string): StepNow {
+    const step = record.plan[name] as PlannedStep;
+    const view: JobView = {
+      id: step.jobId,
+      task: step.request.task,
+      state: 'blocked',
+      progress: 0,
+      attempts: { made: 0, max: step.request.attempts },
+      result: null,
+      error: null,
+      createdAt: iso(record.createdAt),
+      startedAt: null,
+      finishedAt: null,
+    };
+    return { phase: 'waiting', view };
+  }
+
+  private view(record: WorkflowRecord, steps: Map<string, StepNow>): WorkflowView {
+    return {
+      id: record.id,
+      state: record.state ?? 'running',
+      steps: Object.fromEntries([...steps].map(([name, step]) => [name, step.view])),
+      createdAt: iso(record.createdAt),
+      finishedAt: record.finishedAt === null ? null : iso(record.finishedAt),
+    };
+  }
+
+  /** The record, or null when there is none that `tenant` (null: anyone) owns. */
+  private async read(id: string, tenant: string | null): Promise<WorkflowRecord | null> {
+    if (tenant !== null && !(await this.jobs.wasIssued(id, tenant))) return null;
+    const fields = await guardRedis(this.redis, () => this.redis.hgetall(this.keys.workflow(id)));
+    if (!fields.tenant || !fields.plan || (tenant !== null && fields.tenant !== tenant))
+      return null;
+    const marks = new Map<string, StepMark>();
+    for (const [field, value] of Object.entries(fields)) {
+      if (!field.startsWith('step:')) continue;
+      const mark =
+        value === 'submitting' || value === 'submitted' ? value : (JSON.parse(value) as JobView);
+      marks.set(field.slice('step:'.length), mark);
+    }
+    return {
+      id,
+      tenant: fields.tenant,
+      createdAt: Number(fields.createdAt),
+      onStepFailure: fields.onStepFailure === 'continue' ? 'continue' : 'cancel_rest',
+      plan: JSON.parse(fields.plan) as Record<string, PlannedStep>,
+      marks,
+      cancel: fields.cancel ?? null,
+      state: (fields.state as WorkflowState | undefined) ?? null,
+      finishedAt: fields.finishedAt ? Number(fields.finishedAt) : null,
+    };
+  }
+}

@@ -1,0 +1,348 @@
+import type { JobView, WorkflowView } from '@offload/contract';
+import { WORKFLOW_RECHECK_MS } from '@offload/queue';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../support/api-server.ts';
+import { client } from '../support/http.ts';
+import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
+import { testRedis } from '../support/redis-url.ts';
+import { registry } from '../support/test-tasks.ts';
+
+/**
+ * Workflows with real parts: the API on a real port advancing them, worker
+ * processes running the steps, a real Redis. Each test has its own prefix.
+ */
+const target = testRedis();
+const ACME = { tenant: 'acme', key: 'acme-key-0123456789abcdef' };
+const GLOBEX = { tenant: 'globex', key: 'globex-key-0123456789abcdef' };
+let prefix: string;
+let api: TestApi;
+let http: ReturnType<typeof client>;
+const closing: (() => Promise<unknown>)[] = [];
+
+beforeEach(async () => {
+  prefix = testPrefix();
+  api = await startApi({
+    redis: target,
+    prefix,
+    registry,
+    workflows: true,
+    apiKeys: [ACME, GLOBEX],
+  });
+  closing.push(() => api.close());
+  http = client(api.url, ACME.key);
+});
+afterEach(async () => {
+  await Promise.all(closing.splice(0).map((close) => close()));
+});
+
+async function worker(concurrency = 2): Promise<RunningProcess> {
+  const started = await startWorkerProcess({ redis: target, prefix, testTasks: true, concurrency });
+  closing.push(() => started.stop('SIGKILL'));
+  return started;
+}
+
+async function submit(body: unknown): Promise<WorkflowView> {
+  const res = await http.call('POST', '/v1/workflows', body);
+  if (res.status !== 202) throw new Error(`answered ${res.status}: ${JSON.stringify(res.body)}`);
+  expect(res.headers.get('location')).toBe(`/v1/workflows/${res.body.id}`);
+  return res.body as unknown as WorkflowView;
+}
+
+async function getWorkflow(id: string, as = http) {
+  const res = await as.call('GET', `/v1/workflows/${id}`);
+  return { status: res.status, body: res.body as unknown as WorkflowView & { code?: string } };
+}
+
+/** Polls the workflow until it is no longer running. */
+async function finished(id: string, timeoutMs = 30_000): Promise<WorkflowView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { body } = await getWorkflow(id);
+    if (body.state !== 'running') return body;
+    if (Date.now() > deadline) throw new Error(`still running: ${JSON.stringify(body)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const ms = (iso: string | null) => Date.parse(iso as string);
+const step = (view: WorkflowView, name: string) => view.steps[name] as JobView;
+
+describe('a workflow runs each step once the steps it needs have completed', () => {
+  it('runs a diamond, filling each input with the results it names', async () => {
+    await worker();
+    const started = await submit({
+      steps: {
+        a: { task: 'primes.count', input: { below: 100 } },
+        b: { task: 'primes.count', input: { below: { $result: 'a.count' } }, needs: ['a'] },
+        c: { task: 'test.sleep', input: { ms: { $result: 'a.count' } }, needs: ['a'] },
+        d: { task: 'primes.count', input: { below: { $result: 'b.count' } }, needs: ['b', 'c'] },
+        e: { task: 'test.echo', input: { value: 'whole' } },
+        f: { task: 'test.echo', input: { $result: 'e' }, needs: ['e'] },
+      },
+    });
+    expect(started.state).toBe('running');
+    expect(step(started, 'a').state).toBe('queued');
+    for (const name of ['b', 'c', 'd', 'f']) {
+      expect(step(started, name)).toMatchObject({
+        state: 'blocked',
+        startedAt: null,
+        result: null,
+      });
+    }
+
+    const done = await finished(started.id);
+    expect(done.state).toBe('completed');
+    expect(ms(done.finishedAt)).toBeGreaterThanOrEqual(ms(done.createdAt));
+    // 25 primes below 100; 9 below 25; 4 below 9.
+    expect(step(done, 'a').result).toEqual({ count: 25 });
+    expect(step(done, 'b').result).toEqual({ count: 9 });
+    expect(step(done, 'c').result).toEqual({ sleptMs: 25 });
+    expect(step(done, 'd').result).toEqual({ count: 4 });
+    expect(step(done, 'f').result).toEqual({ value: 'whole' });
+    // Each step keeps the job id it was given at the start, and is an ordinary job of the tenant.
+    for (const [name, view] of Object.entries(started.steps)) {
+      expect(step(done, name).id).toBe(view.id);
+      expect(step(done, name).attempts.made).toBe(1);
+    }
+    expect((await http.get(step(done, 'd').id)).result).toEqual({ count: 4 });
+    const needsDone = Math.max(ms(step(done, 'b').finishedAt), ms(step(done, 'c').finishedAt));
+    expect(ms(step(done, 'd').startedAt)).toBeGreaterThanOrEqual(needsDone);
+    console.log(
+      `diamond: d started ${ms(step(done, 'd').startedAt) - needsDone} ms after the last step it needs finished; b ${ms(step(done, 'b').startedAt) - ms(step(done, 'a').finishedAt)} ms after a`,
+    );
+  });
+
+  it('a step whose $result names a field the result lacks fails without running, and so does the workflow', async () => {
+    await worker();
+    const started = await submit({
+      steps: {
+        a: { task: 'test.echo', input: { value: 'x' } },
+        b: { task: 'primes.count', input: { below: { $result: 'a.nope' } }, needs: ['a'] },
+      },
+    });
+    const done = await finished(started.id);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'a').state).toBe('completed');
+    expect(step(done, 'b')).toMatchObject({
+      state: 'failed',
+      startedAt: null,
+      error: { code: 'invalid_input', message: expect.stringContaining('"nope"') },
+    });
+  });
+});
+
+describe('when a step fails', () => {
+  it('cancel_rest (the default) stops the running steps and cancels the blocked ones', async () => {
+    await worker();
+    const started = await submit({
+      steps: {
+        bad: { task: 'test.throw', input: {}, options: { attempts: 1 } },
+        long: { task: 'test.sleep', input: { ms: 30_000 } },
+        after: { task: 'test.echo', input: { value: 'never' }, needs: ['bad'] },
+      },
+    });
+    const done = await finished(started.id, 15_000);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'bad')).toMatchObject({ state: 'failed', error: { code: 'task_error' } });
+    expect(step(done, 'long')).toMatchObject({ state: 'canceled', error: { code: 'canceled' } });
+    expect(step(done, 'after')).toMatchObject({
+      state: 'canceled',
+      startedAt: null,
+      error: { code: 'canceled', message: 'Canceled: step "bad" failed' },
+    });
+    // The long step's job was stopped, not left to run its 30 s.
+    expect(ms(done.finishedAt) - ms(step(done, 'bad').finishedAt)).toBeLessThan(2000);
+    console.log(
+      `cancel_rest: workflow failed ${ms(done.finishedAt) - ms(step(done, 'bad').finishedAt)} ms after its step did`,
+    );
+  });
+
+  it('continue runs every step that does not need it, and cancels those that do, transitively', async () => {
+    await worker();
+    const started = await submit({
+      onStepFailure: 'continue',
+      steps: {
+        bad: { task: 'test.throw', input: {}, options: { attempts: 1 } },
+        other: { task: 'test.sleep', input: { ms: 300 } },
+        then: { task: 'test.echo', input: { value: 'ok' }, needs: ['other'] },
+        after: { task: 'test.echo', input: { value: 'never' }, needs: ['bad'] },
+        later: { task: 'test.echo', input: { value: 'never' }, needs: ['after', 'other'] },
+      },
+    });
+    const done = await finished(started.id);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'other').state).toBe('completed');
+    expect(step(done, 'then')).toMatchObject({ state: 'completed', result: { value: 'ok' } });
+    expect(step(done, 'after').error).toEqual({
+      code: 'canceled',
+      message: 'Canceled: it needs step "bad", which failed',
+    });
+    expect(step(done, 'later').error).toEqual({
+      code: 'canceled',
+      message: 'Canceled: it needs step "after", which canceled',
+    });
+  });
+
+  it('a queued step canceled on its own (DELETE /v1/jobs/{id}), which no worker reports, fails the workflow within the recheck interval', async () => {
+    // No worker: the step stays queued, and its cancel removes it without any worker hearing of it.
+    const started = await submit({
+      steps: {
+        first: { task: 'test.echo', input: { value: 'x' } },
+        next: { task: 'test.echo', input: { value: 'y' }, needs: ['first'] },
+      },
+    });
+    const canceledAt = Date.now();
+    expect((await http.cancel(step(started, 'first').id)).status).toBe(200);
+    const done = await finished(started.id, WORKFLOW_RECHECK_MS + 5000);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'first').state).toBe('canceled');
+    expect(step(done, 'next').error?.message).toBe('Canceled: step "first" canceled');
+    const tookMs = ms(done.finishedAt) - canceledAt;
+    expect(tookMs).toBeLessThan(WORKFLOW_RECHECK_MS + 1000);
+    console.log(
+      `a queued step canceled alone: workflow failed ${tookMs} ms later (recheck every ${WORKFLOW_RECHECK_MS} ms)`,
+    );
+  });
+});
+
+describe('DELETE /v1/workflows/{id}', () => {
+  it('cancels the running and blocked steps at once; again answers 200; a completed workflow answers 409', async () => {
+    await worker();
+    const started = await submit({
+      steps: {
+        slow: { task: 'test.sleep', input: { ms: 30_000 } },
+        next: { task: 'test.echo', input: { value: 'x' }, needs: ['slow'] },
+      },
+    });
+    await http.until(step(started, 'slow').id, (view) => view.state === 'running');
+    const res = await http.call('DELETE', `/v1/workflows/${started.id}`);
+    expect(res.status).toBe(200);
+    const view = res.body as unknown as WorkflowView;
+    expect(view.state).toBe('canceled');
+    expect(step(view, 'slow').state).toBe('canceled');
+    expect(step(view, 'next')).toMatchObject({ state: 'canceled', error: { code: 'canceled' } });
+    expect((await getWorkflow(started.id)).body.state).toBe('canceled');
+    expect((await http.call('DELETE', `/v1/workflows/${started.id}`)).status).toBe(200);
+    // The running step's computation was stopped: its job is canceled for good.
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await http.get(step(view, 'slow').id)).state).toBe('canceled');
+
+    const quick = await submit({ steps: { one: { task: 'test.echo', input: { value: 'x' } } } });
+    expect((await finished(quick.id)).state).toBe('completed');
+    const late = await http.call('DELETE', `/v1/workflows/${quick.id}`);
+    expect(late.status).toBe(409);
+    expect(late.body).toMatchObject({ code: 'workflow_finished' });
+  });
+});
+
+describe('workflows are their tenant’s', () => {
+  it('another tenant and an unknown id get 404', async () => {
+    const started = await submit({ steps: { one: { task: 'test.echo', input: { value: 'x' } } } });
+    const globex = client(api.url, GLOBEX.key);
+    for (const method of ['GET', 'DELETE']) {
+      const res = await globex.call(method, `/v1/workflows/${started.id}`);
+      expect(res.status).toBe(404);
+      expect(res.body).toMatchObject({ code: 'not_found' });
+    }
+    expect((await getWorkflow('Zwyo85fHW0Ny-30Tt6xbcQ')).status).toBe(404);
+    expect((await getWorkflow(started.id)).status).toBe(200);
+  });
+});
+
+describe('a workflow that cannot run answers 422 and starts nothing', () => {
+  const refused = async (body: unknown) => {
+    const res = await http.call('POST', '/v1/workflows', body);
+    expect(res.status).toBe(422);
+    expect(res.headers.get('content-type')).toContain('application/problem+json');
+    return res.body as unknown as { code: string; errors: { path: string; message: string }[] };
+  };
+
+  it('names the fault at its path', async () => {
+    const echo = { task: 'test.echo', input: { value: 'x' } };
+    expect(
+      await refused({ steps: { a: { ...echo, needs: ['b'] }, b: { ...echo, needs: ['a'] } } }),
+    ).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ path: 'steps.a.needs', message: expect.stringContaining('a → b → a') }],
+    });
+    expect(await refused({ steps: { a: { ...echo, needs: ['a'] } } })).toMatchObject({
+      errors: [{ path: 'steps.a.needs', message: expect.stringContaining('a → a') }],
+    });
+    expect(await refused({ steps: { a: { ...echo, needs: ['ghost'] } } })).toMatchObject({
+      errors: [{ path: 'steps.a.needs.0', message: 'no step is named "ghost"' }],
+    });
+    expect(
+      await refused({
+        steps: { a: echo, b: { task: 'primes.count', input: { below: { $result: 'a.count' } } } },
+      }),
+    ).toMatchObject({ errors: [{ path: 'steps.b.input.below' }] });
+    expect(
+      await refused({ steps: { a: echo, b: { task: 'no.such.task', input: {}, needs: ['a'] } } }),
+    ).toMatchObject({ code: 'unknown_task', errors: [{ path: 'steps.b.task' }] });
+    expect(
+      await refused({ steps: { a: { task: 'primes.count', input: { below: 'many' } } } }),
+    ).toMatchObject({ errors: [{ path: 'steps.a.input.below' }] });
+    expect(await refused({ steps: {} })).toMatchObject({ code: 'validation_failed' });
+    expect(await refused({ steps: { 'a.b': echo } })).toMatchObject({ code: 'validation_failed' });
+    expect(await refused({ steps: { a: echo }, onStepFailure: 'shrug' })).toMatchObject({
+      errors: [{ path: 'onStepFailure' }],
+    });
+    const list = await http.call('GET', '/v1/jobs');
+    expect((list.body as unknown as { jobs: unknown[] }).jobs).toEqual([]);
+  });
+
+  it('accepts a placeholder where the schema wants another type: the filled input is checked by the worker', async () => {
+    const started = await submit({
+      steps: {
+        a: { task: 'primes.count', input: { below: 10 } },
+        b: { task: 'primes.count', input: { below: { $result: 'a.count' } }, needs: ['a'] },
+      },
+    });
+    expect(step(started, 'b').state).toBe('blocked');
+  });
+});
+
+describe('several API processes', () => {
+  it('add each step exactly once while all of them advance the same workflows', async () => {
+    const second = await startApi({ redis: target, prefix, workflows: true, apiKeys: [ACME] });
+    closing.push(() => second.close());
+    await worker(4);
+    const fanOut = Object.fromEntries(
+      Array.from({ length: 20 }, (_, i) => [
+        `leaf${i}`,
+        { task: 'test.echo', input: { value: { $result: 'root.value' } }, needs: ['root'] },
+      ]),
+    );
+    const body = {
+      steps: {
+        root: { task: 'test.echo', input: { value: 'seed' } },
+        ...fanOut,
+        join: { task: 'test.echo', input: { value: 'end' }, needs: Object.keys(fanOut) },
+      },
+    };
+    const started = await Promise.all(Array.from({ length: 5 }, () => submit(body)));
+    const t0 = Date.now();
+    const done = await Promise.all(started.map((w) => finished(w.id)));
+    console.log(
+      `5 workflows of 22 steps, two API processes: all completed in ${Date.now() - t0} ms`,
+    );
+    for (const view of done) {
+      expect(view.state).toBe('completed');
+      for (const job of Object.values(view.steps)) expect(job.attempts.made).toBe(1);
+      expect(step(view, 'leaf7').result).toEqual({ value: 'seed' });
+    }
+    // Every job the tenant has is a step of these workflows, and each step has one.
+    const ids = new Set<string>();
+    let cursor: string | null = null;
+    do {
+      const page = await http.call('GET', `/v1/jobs?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      const body = page.body as unknown as { jobs: JobView[]; nextCursor: string | null };
+      for (const job of body.jobs) ids.add(job.id);
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(ids.size).toBe(5 * 22);
+    expect(ids).toEqual(
+      new Set(done.flatMap((view) => Object.values(view.steps).map((j) => j.id))),
+    );
+  });
+});
