@@ -164,7 +164,7 @@ describe('when a step fails', () => {
       steps: {
         bad: { task: 'test.throw', input: {}, options: { attempts: 1 } },
         other: { task: 'test.sleep', input: { ms: 300 } },
-        then: { task: 'test.echo', input: { value: 'ok' }, needs: ['other'] },
+        follow: { task: 'test.echo', input: { value: 'ok' }, needs: ['other'] },
         after: { task: 'test.echo', input: { value: 'never' }, needs: ['bad'] },
         later: { task: 'test.echo', input: { value: 'never' }, needs: ['after', 'other'] },
       },
@@ -172,7 +172,7 @@ describe('when a step fails', () => {
     const done = await finished(started.id);
     expect(done.state).toBe('failed');
     expect(step(done, 'other').state).toBe('completed');
-    expect(step(done, 'then')).toMatchObject({ state: 'completed', result: { value: 'ok' } });
+    expect(step(done, 'follow')).toMatchObject({ state: 'completed', result: { value: 'ok' } });
     expect(step(done, 'after').error).toEqual({
       code: 'canceled',
       message: 'Canceled: it needs step "bad", which failed',
