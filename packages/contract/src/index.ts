@@ -189,6 +189,35 @@ export const TaskList = z
   .meta({ id: 'TaskList', description: 'Every task of the catalog' });
 export type TaskList = z.infer<typeof TaskList>;
 
+/** A schedule as its owner sees it (DESIGN.md §3, /v1/schedules): `cron` or `everyMs`, never both. */
+export const ScheduleView = z
+  .object({
+    id: z.string(),
+    task: z.string(),
+    input: z.unknown(),
+    options: JobOptions.optional(),
+    /** 5-field cron expression, read in `timezone`. */
+    cron: z.string().optional(),
+    /** Interval between firings, ms. */
+    everyMs: z.number().int().optional(),
+    /** IANA time zone of `cron`; `UTC` for an interval. */
+    timezone: z.string(),
+    /** When it fires next (ISO 8601). */
+    nextRunAt: z.string(),
+    createdAt: z.string(),
+    /** Why its latest firing made no job (unknown task, invalid input, quota), with that firing's time; null when it made one. */
+    lastError: z.string().nullable(),
+    /** Ids of its latest jobs, newest first (GET /v1/schedules/{id} only). */
+    recentJobs: z.array(z.string()).optional(),
+  })
+  .meta({ id: 'ScheduleView', description: 'A schedule: what it submits and when' });
+export type ScheduleView = z.infer<typeof ScheduleView>;
+
+export const ScheduleList = z
+  .object({ schedules: z.array(ScheduleView) })
+  .meta({ id: 'ScheduleList', description: "The caller's schedules, oldest first" });
+export type ScheduleList = z.infer<typeof ScheduleList>;
+
 export const FieldError = z.object({
   /** Dotted path into the request: `input.below`, `options.timeoutMs`, `wait`. */
   path: z.string(),
@@ -220,6 +249,7 @@ export const ERROR_STATUS = {
   queue_quota_exceeded: 429,
   too_many_streams: 429,
   storage_quota_exceeded: 429,
+  schedule_quota_exceeded: 429,
   internal: 500,
   redis_unavailable: 503,
   redis_misconfigured: 503,

@@ -23,6 +23,7 @@ const TITLES: Record<ErrorCode, string> = {
   queue_quota_exceeded: 'Too many unfinished jobs',
   too_many_streams: 'Too many open streams',
   storage_quota_exceeded: 'Tenant storage full',
+  schedule_quota_exceeded: 'Too many schedules',
   internal: 'Internal error',
   redis_unavailable: 'Queue backend unavailable',
   redis_misconfigured: 'Queue backend unsafe for jobs',

@@ -60,6 +60,22 @@ export {
 export type { RateLimit, RateLimitDecision } from './rate-limit.ts';
 export { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
 export {
+  nextFiring,
+  type ScheduleTiming,
+  timingErrors,
+  firstFiring,
+} from './schedule-timing.ts';
+export {
+  type Firing,
+  RECENT_JOBS_KEPT,
+  ScheduleQuotaExceededError,
+  type ScheduleRecord,
+  Schedules,
+  type StoredSchedule,
+  toScheduleView,
+} from './schedules.ts';
+export { FIRING_TICK_MS, firingKey, PENDING_RETRY_MS, Scheduler } from './scheduler.ts';
+export {
   InvalidCursorError,
   type ListQuery,
   QueueQuotaExceededError,

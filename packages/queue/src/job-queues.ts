@@ -50,6 +50,7 @@ import {
 import { type OffloadKeys, offloadKeys } from './keys.ts';
 import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-limit.ts';
 import { memoryState, RedisMisconfiguredError } from './redis-config.ts';
+import { Schedules } from './schedules.ts';
 import { type ListQuery, settleJob, TenantJobs } from './tenant-jobs.ts';
 import { type StepJobs, Workflows } from './workflows.ts';
 
@@ -139,6 +140,8 @@ export class JobQueues implements StepJobs {
   readonly keys: OffloadKeys;
   /** Workflows of jobs (see workflows.ts); the API process starts their advancing. */
   readonly workflows: Workflows;
+  /** Every tenant's schedules (see schedules.ts). */
+  readonly schedules: Schedules;
   private readonly queues = new Map<string, Queue<JobData>>();
   private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
@@ -158,6 +161,7 @@ export class JobQueues implements StepJobs {
     config: JobQueuesConfig,
   ) {
     this.keys = offloadKeys(config.prefix);
+    this.schedules = new Schedules(redis, this.keys);
     this.retention = config.retention ?? DEFAULT_RETENTION;
     this.minReplicasAck = config.minReplicasAck ?? 0;
     this.defaultJobOptions = jobOptionsFor(this.retention);

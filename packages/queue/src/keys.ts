@@ -7,7 +7,10 @@
  *   Idempotency-Keys, which its scripts touch together;
  * - a workflow, `{w:<id>}`: its record and the lock of whoever advances it;
  * - the fleet, the catalog, the history, the workflows due: one tag each, for the few commands
- *   that read several of their keys at once.
+ *   that read several of their keys at once;
+ * - the schedules, `{sched}`: every schedule of every tenant, so that one
+ *   script claims a firing against the due index (see schedules.ts). They are
+ *   few (API_MAX_SCHEDULES_PER_TENANT each) and live on one shard.
  * So different queues and tenants spread over a cluster's shards, and no
  * script, transaction or pipeline crosses slots. Keys read or written alone
  * (a rate-limit window, a canceled job's record, the id secret) carry none.
@@ -50,6 +53,16 @@ export interface OffloadKeys {
   catalogVersion: string;
   /** String: the secret that signs job ids (see job-ids.ts), created once per deployment. */
   idSecret: string;
+  /** Sorted set: every schedule's id → its next firing (ms since epoch). */
+  scheduleDue: string;
+  /** Sorted set: `<scheduleId> <firedAt>` of firings claimed whose job is not yet known to exist → when claimed (ms). */
+  schedulePending: string;
+  /** Hash: one schedule (tenant, task, input, options, timing, createdAt, lastError). */
+  schedule(id: string): string;
+  /** Sorted set: job ids a schedule made → the firing each stands for (ms), latest kept. */
+  scheduleJobs(id: string): string;
+  /** Sorted set: a tenant's schedule ids → when created (ms), for listing and its limit. */
+  tenantSchedules(tenant: string): string;
   /** Hash: a queue's fair-share state: `lane` (the tenant whose jobs go straight to the wait list), `cap` and `capUntil` (MAX_RUNNING_PER_TENANT as live workers publish it), `sequence`, `reconciled` (see fair-share.ts). */
   fairState(queue: string): string;
   /** Sorted set: a tenant's held jobs of a queue (`createdAt:jobId`), by priority then arrival. */
@@ -94,6 +107,11 @@ export function offloadKeys(prefix: string): OffloadKeys {
     catalog: `${prefix}:{catalog}`,
     catalogVersion: `${prefix}:{catalog}:version`,
     idSecret: `${prefix}:id-secret`,
+    scheduleDue: `${prefix}:{sched}:due`,
+    schedulePending: `${prefix}:{sched}:pending`,
+    schedule: (id) => `${prefix}:{sched}:s:${id}`,
+    scheduleJobs: (id) => `${prefix}:{sched}:s:${id}:jobs`,
+    tenantSchedules: (name) => `${prefix}:{sched}:tenant:${name}`,
     fairState: (name) => `${queue(name)}:fair`,
     heldJobs: (name, tenantName) => `${queue(name)}:fair:held:${tenantName}`,
     heldTenants: (name) => `${queue(name)}:fair:tenants`,
