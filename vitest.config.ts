@@ -12,6 +12,7 @@ const CLUSTER_TESTS = [
   'apps/api/test/**/*.test.ts',
   'tests/e2e/jobs.test.ts',
   'tests/e2e/workflows.test.ts',
+  'tests/e2e/schedules.test.ts',
   'tests/faults/workers.test.ts',
   'tests/repo/npm-start.test.ts',
   'tests/cluster/**/*.test.ts',

@@ -22,6 +22,11 @@ const STREAM_DEFAULTS: AppDeps['streams'] = {
   maxLifetimeMs: defaults.API_STREAM_MAX_S * 1000,
 };
 
+const SCHEDULE_DEFAULTS: AppDeps['schedules'] = {
+  maxPerTenant: defaults.API_MAX_SCHEDULES_PER_TENANT,
+  minIntervalMs: defaults.API_SCHEDULE_MIN_INTERVAL_MS,
+};
+
 export interface TestApi {
   url: string;
   jobs: JobQueues;
@@ -74,6 +79,8 @@ export async function startApi(options: {
   streams?: Partial<AppDeps['streams']>;
   /** Advance workflows, as apps/api/src/index.ts does; default false (its polling would count in other tests' Redis commands). */
   workflows?: boolean;
+  /** Default: API_MAX_SCHEDULES_PER_TENANT and API_SCHEDULE_MIN_INTERVAL_MS's defaults. */
+  schedules?: Partial<AppDeps['schedules']>;
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -102,6 +109,7 @@ export async function startApi(options: {
     maxJsonDepth: options.maxJsonDepth ?? 32,
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
     streams: { ...STREAM_DEFAULTS, ...options.streams },
+    schedules: { ...SCHEDULE_DEFAULTS, ...options.schedules },
   });
   if (options.listen === false) {
     return {

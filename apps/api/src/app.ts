@@ -18,7 +18,7 @@ import { except } from 'hono/combine';
 import { requestId } from 'hono/request-id';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import { type ApiKey, apiKeyAuth, type Caller } from './auth.ts';
+import { type ApiKey, type AppEnv, apiKeyAuth } from './auth.ts';
 import { docs } from './docs.ts';
 import { streamJobEvents } from './job-events.ts';
 import { jsonBody } from './json-body.ts';
@@ -42,6 +42,7 @@ import {
   submitWorkflowRoute,
   tasksRoute,
 } from './routes.ts';
+import { type ScheduleLimits, scheduleRoutes } from './schedule-routes.ts';
 import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
@@ -69,9 +70,9 @@ export interface AppDeps {
     /** Longest an event stream stays open, ms. */
     maxLifetimeMs: number;
   };
+  /** How many schedules a tenant may keep, and how often they may fire. */
+  schedules: ScheduleLimits;
 }
-
-type Env = { Variables: { caller: Caller; requestId: string } };
 
 /** Seconds a client over its job quota should wait before trying again: jobs take seconds to finish. */
 const QUOTA_RETRY_AFTER_S = 5;
@@ -89,7 +90,7 @@ export function createApp(deps: AppDeps) {
   const metrics = createApiMetrics({ jobs, logger });
   const streamSlots = new StreamSlots(deps.streams);
 
-  const app = new OpenAPIHono<Env>({
+  const app = new OpenAPIHono<AppEnv>({
     // Every request part that fails its schema becomes one 422 problem with field paths.
     defaultHook: async (result) => {
       if (result.success) return;
@@ -279,7 +280,18 @@ export function createApp(deps: AppDeps) {
         );
       }
       return c.json(cancel.view, 200);
-    });
+    })
+    .route(
+      '/',
+      scheduleRoutes({
+        jobs,
+        catalog,
+        limits: deps.schedules,
+        maxBodyBytes: deps.maxBodyBytes,
+        maxJsonDepth: deps.maxJsonDepth,
+        maxInputBytes: deps.maxInputBytes,
+      }),
+    );
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',

@@ -17,6 +17,9 @@ export interface Caller {
   keyId: string | null;
 }
 
+/** What the API's middleware sets on every request's context. */
+export type AppEnv = { Variables: { caller: Caller; requestId: string } };
+
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 
 /**

@@ -94,6 +94,13 @@ const schema = z
     API_MAX_STREAMS: z.coerce.number().int().min(0).default(10_000),
     /** Longest an event stream stays open, s; then it ends and the client reconnects to a fresh snapshot. */
     API_STREAM_MAX_S: z.coerce.number().int().min(1).max(86_400).default(300),
+    /** Most schedules per tenant; more answer 429 schedule_quota_exceeded. 0: no limit. */
+    API_MAX_SCHEDULES_PER_TENANT: z.coerce.number().int().min(0).default(100),
+    /**
+     * Shortest interval of a schedule, ms: its `everyMs`, and the gap between two firings of
+     * its cron expression; shorter answers 422. At least 1000.
+     */
+    API_SCHEDULE_MIN_INTERVAL_MS: z.coerce.number().int().min(1000).default(1000),
     /** Most open connections; more are closed as they arrive. 0: no limit. */
     API_MAX_CONNECTIONS: z.coerce.number().int().min(0).default(10_000),
   })

@@ -9,6 +9,7 @@ import {
 import { pino } from 'pino';
 import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
+import { startScheduler } from './schedule-firing.ts';
 import { TaskCatalog } from './task-catalog.ts';
 
 const env = loadApiEnv();
@@ -42,6 +43,16 @@ const app = createApp({
     total: env.API_MAX_STREAMS,
     maxLifetimeMs: env.API_STREAM_MAX_S * 1000,
   },
+  schedules: {
+    maxPerTenant: env.API_MAX_SCHEDULES_PER_TENANT,
+    minIntervalMs: env.API_SCHEDULE_MIN_INTERVAL_MS,
+  },
+});
+const scheduler = startScheduler({
+  jobs,
+  catalog,
+  logger,
+  maxInputBytes: env.API_MAX_INPUT_BYTES,
 });
 if (!env.API_KEYS) {
   logger.warn(
@@ -77,7 +88,10 @@ const stop = (signal: NodeJS.Signals) => {
   logger.info({ signal }, 'stopping');
   catalog.close();
   server.close(() => {
-    jobs.close().finally(() => process.exit(0));
+    scheduler
+      .close()
+      .then(() => jobs.close())
+      .finally(() => process.exit(0));
   });
   // Long-polls hold connections open for up to a minute; do not wait for them.
   setTimeout(() => process.exit(0), 2000).unref();

@@ -19,7 +19,7 @@ import {
  */
 
 /** Problem answers a route may give, by status, for the document. */
-function problems(...codes: ErrorCode[]) {
+export function problems(...codes: ErrorCode[]) {
   const byStatus = new Map<number, ErrorCode[]>();
   for (const code of codes) {
     const status = ERROR_STATUS[code];
@@ -36,13 +36,13 @@ function problems(...codes: ErrorCode[]) {
   );
 }
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({
   description,
   content: { 'application/json': { schema } },
 });
 
 /** Every /v1 route: a Bearer key (unless in open development mode), a rate limit, Redis. */
-const v1 = { security: [{ bearer: [] as string[] }] };
+export const v1 = { security: [{ bearer: [] as string[] }] };
 /**
  * Health and metrics: no key, no rate limit, so probes and scrapers need
  * nothing. Like every route they refuse what they do not read: a query
@@ -53,7 +53,7 @@ const open = {
   request: { query: z.strictObject({}) },
 };
 const openProblems = problems('validation_failed');
-const v1Problems = ['unauthorized', 'rate_limited', 'redis_unavailable'] as const;
+export const v1Problems = ['unauthorized', 'rate_limited', 'redis_unavailable'] as const;
 
 export const healthRoute = createRoute({
   method: 'get',

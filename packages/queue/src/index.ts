@@ -60,11 +60,12 @@ export {
 export type { RateLimit, RateLimitDecision } from './rate-limit.ts';
 export { evictionProblem, RedisMisconfiguredError } from './redis-config.ts';
 export {
+  firstFiring,
   nextFiring,
   type ScheduleTiming,
   timingErrors,
-  firstFiring,
 } from './schedule-timing.ts';
+export { FIRING_TICK_MS, firingKey, PENDING_RETRY_MS, Scheduler } from './scheduler.ts';
 export {
   type Firing,
   RECENT_JOBS_KEPT,
@@ -74,7 +75,6 @@ export {
   type StoredSchedule,
   toScheduleView,
 } from './schedules.ts';
-export { FIRING_TICK_MS, firingKey, PENDING_RETRY_MS, Scheduler } from './scheduler.ts';
 export {
   InvalidCursorError,
   type ListQuery,

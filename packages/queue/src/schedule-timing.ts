@@ -79,7 +79,10 @@ export function nextFiring(timing: ScheduleTiming, firedAt: number, now: number)
     return firedAt + periods * timing.everyMs;
   }
   const after = Math.max(firedAt, now);
-  return CronExpressionParser.parse(timing.cron, { currentDate: new Date(after), tz: timing.timezone })
+  return CronExpressionParser.parse(timing.cron, {
+    currentDate: new Date(after),
+    tz: timing.timezone,
+  })
     .next()
     .getTime();
 }

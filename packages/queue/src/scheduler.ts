@@ -40,8 +40,7 @@ export interface SchedulerOptions {
  * The Idempotency-Key of a firing. It holds spaces, which a client's key may
  * not (see the API's idempotencyKeySchema), so no request can take it.
  */
-export const firingKey = ({ scheduleId, firedAt }: Firing) =>
-  `schedule ${scheduleId} ${firedAt}`;
+export const firingKey = ({ scheduleId, firedAt }: Firing) => `schedule ${scheduleId} ${firedAt}`;
 
 export class Scheduler {
   private timer: NodeJS.Timeout | null = null;
@@ -85,7 +84,11 @@ export class Scheduler {
         fired.push(this.fire(firing, record));
       }
     }
-    for (const firing of await schedules.retakeStale(now - PENDING_RETRY_MS, now, FIRINGS_PER_TICK)) {
+    for (const firing of await schedules.retakeStale(
+      now - PENDING_RETRY_MS,
+      now,
+      FIRINGS_PER_TICK,
+    )) {
       const record = await schedules.record(firing.scheduleId);
       fired.push(record ? this.fire(firing, record) : schedules.settle(firing, { error: '' }));
     }

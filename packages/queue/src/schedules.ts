@@ -285,7 +285,11 @@ export class Schedules {
     const taken: Firing[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const member = flat[i] as string;
-      const won = await retake(this.redis, [keys.schedulePending], [member, flat[i + 1] as string, now]);
+      const won = await retake(
+        this.redis,
+        [keys.schedulePending],
+        [member, flat[i + 1] as string, now],
+      );
       const [scheduleId, firedAt] = member.split(' ');
       if (won === 1 && scheduleId && firedAt) taken.push({ scheduleId, firedAt: Number(firedAt) });
     }
@@ -302,7 +306,11 @@ export class Schedules {
     const { keys } = this;
     await settle(
       this.redis,
-      [keys.schedulePending, keys.schedule(firing.scheduleId), keys.scheduleJobs(firing.scheduleId)],
+      [
+        keys.schedulePending,
+        keys.schedule(firing.scheduleId),
+        keys.scheduleJobs(firing.scheduleId),
+      ],
       [
         `${firing.scheduleId} ${firing.firedAt}`,
         firing.firedAt,
@@ -326,7 +334,10 @@ export class Schedules {
   }
 
   /** Records, next firings and (with `withJobs`) latest jobs, in one round trip. */
-  private async read(ids: readonly string[], withJobs: boolean): Promise<(StoredSchedule | null)[]> {
+  private async read(
+    ids: readonly string[],
+    withJobs: boolean,
+  ): Promise<(StoredSchedule | null)[]> {
     if (ids.length === 0) return [];
     const { keys } = this;
     const pipeline = this.redis.pipeline();
