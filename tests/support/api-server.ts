@@ -13,6 +13,7 @@ import { catalogEntryOf, type TaskRegistry } from '@offload/tasks';
 import { pino } from 'pino';
 import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
 import { loadApiEnv } from '../../apps/api/src/env.ts';
+import { startScheduler } from '../../apps/api/src/schedule-firing.ts';
 import { TaskCatalog } from '../../apps/api/src/task-catalog.ts';
 
 const defaults = loadApiEnv({});
@@ -81,6 +82,8 @@ export async function startApi(options: {
   workflows?: boolean;
   /** Default: API_MAX_SCHEDULES_PER_TENANT and API_SCHEDULE_MIN_INTERVAL_MS's defaults. */
   schedules?: Partial<AppDeps['schedules']>;
+  /** Run the firing loop, as every API process does; default false. */
+  fireSchedules?: boolean;
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -111,12 +114,21 @@ export async function startApi(options: {
     streams: { ...STREAM_DEFAULTS, ...options.streams },
     schedules: { ...SCHEDULE_DEFAULTS, ...options.schedules },
   });
+  const scheduler = options.fireSchedules
+    ? startScheduler({
+        jobs,
+        catalog,
+        logger: pino({ level: 'silent' }),
+        maxInputBytes: options.maxInputBytes ?? 64 * 1024,
+      })
+    : null;
   if (options.listen === false) {
     return {
       url: '',
       jobs,
       app,
       close: async () => {
+        await scheduler?.close();
         catalog.close();
         await jobs.close();
       },
@@ -133,6 +145,7 @@ export async function startApi(options: {
     close: async () => {
       (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
       await new Promise((resolve) => server.close(resolve));
+      await scheduler?.close();
       catalog.close();
       await jobs.close();
     },

@@ -13,7 +13,14 @@ import type { Logger } from 'pino';
 import { type AdminCredentials, adminAuth, type LoginThrottle } from './auth.ts';
 import { FleetTracker } from './fleet-tracker.ts';
 import { fleetPage } from './pages/fleet-page.ts';
-import { FLEET_PATH, QUEUES_PATH, TASKS_PATH, THROUGHPUT_PATH } from './pages/layout.ts';
+import {
+  FLEET_PATH,
+  QUEUES_PATH,
+  SCHEDULES_PATH,
+  TASKS_PATH,
+  THROUGHPUT_PATH,
+} from './pages/layout.ts';
+import { schedulesPage } from './pages/schedules-page.ts';
 import { tasksPage } from './pages/tasks-page.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
 import { selfContained } from './self-contained.ts';
@@ -56,6 +63,7 @@ export function createDashboard(deps: DashboardDeps) {
           { text: 'Tasks', url: TASKS_PATH },
           { text: 'Fleet', url: FLEET_PATH },
           { text: 'Throughput', url: THROUGHPUT_PATH },
+          { text: 'Schedules', url: SCHEDULES_PATH },
         ],
       },
     },
@@ -146,6 +154,34 @@ export function createDashboard(deps: DashboardDeps) {
         throw new ApiError('validation_failed', `hours must be one of ${HISTORY_SPANS.join(', ')}`);
       }
       return c.html(throughputPage({ history: await jobs.readHistory(hours), hours, open }));
+    })
+    .get(SCHEDULES_PATH, async (c) => {
+      const [schedules, catalog] = await Promise.all([
+        jobs.schedules.listAll(),
+        jobs.readCatalog(),
+      ]);
+      const queues = new Map(catalog.entries.map((entry) => [entry.name, entry.queue]));
+      const deleted = c.req.query('deleted');
+      return c.html(
+        schedulesPage({
+          schedules,
+          queues,
+          now: Date.now(),
+          open,
+          ...(deleted && { deleted }),
+        }),
+      );
+    })
+    .post(`${SCHEDULES_PATH}/:id/delete`, async (c) => {
+      const id = c.req.param('id');
+      if (!(await jobs.schedules.delete(id, null))) {
+        throw new ApiError('not_found', `No schedule has the id ${id}`);
+      }
+      logger.info(
+        { requestId: c.get('requestId'), scheduleId: id },
+        'schedule deleted from the dashboard',
+      );
+      return c.redirect(`${SCHEDULES_PATH}?${new URLSearchParams({ deleted: id })}`, 303);
     })
     .route(QUEUES_PATH, board.registerPlugin());
 

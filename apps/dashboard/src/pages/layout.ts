@@ -8,12 +8,14 @@ export const QUEUES_PATH = '/queues';
 export const TASKS_PATH = '/tasks';
 export const FLEET_PATH = '/fleet';
 export const THROUGHPUT_PATH = '/throughput';
+export const SCHEDULES_PATH = '/schedules';
 
 const NAV = [
   { href: QUEUES_PATH, label: 'Queues' },
   { href: TASKS_PATH, label: 'Tasks' },
   { href: FLEET_PATH, label: 'Fleet' },
   { href: THROUGHPUT_PATH, label: 'Throughput' },
+  { href: SCHEDULES_PATH, label: 'Schedules' },
 ];
 
 // Inline and small: the dashboard loads nothing from other origins.
