@@ -70,26 +70,26 @@ describe('the Schedules page', () => {
     await page.waitForURL(/\/schedules$/);
     const everyRow = page.locator(`tr[data-schedule="${every.id}"]`);
     const nightlyRow = page.locator(`tr[data-schedule="${nightly.id}"]`);
-    await expect(everyRow.locator('td').nth(1).innerText()).resolves.toBe('dev');
-    await expect(everyRow.locator('td').nth(2).innerText()).resolves.toBe('primes.count');
-    await expect(everyRow.locator('td').nth(3).innerText()).resolves.toBe('every 1.0 s');
-    await expect(nightlyRow.locator('td').nth(3).innerText()).resolves.toBe(
+    await expect(everyRow.locator('td').nth(1).textContent()).resolves.toBe('dev');
+    await expect(everyRow.locator('td').nth(2).textContent()).resolves.toBe('primes.count');
+    await expect(everyRow.locator('td').nth(3).textContent()).resolves.toBe('every 1.0 s');
+    await expect(nightlyRow.locator('td').nth(3).textContent()).resolves.toBe(
       '0 3 * * * Europe/Berlin',
     );
-    await expect(nightlyRow.locator('td').nth(4).innerText()).resolves.toContain(
+    await expect(nightlyRow.locator('td').nth(4).textContent()).resolves.toContain(
       nightly.nextRunAt as string,
     );
     // The latest jobs link to their page in the queue view.
     const link = everyRow.locator('td').nth(5).locator('a').first();
     const href = await link.getAttribute('href');
-    const shown = await link.innerText();
+    const shown = (await link.textContent()) ?? '';
     expect(recent).toContain(shown);
     expect(href).toBe(`/queues/queue/default/${shown}`);
     await page.screenshot({ path: join(SHOTS, 'schedules.png'), fullPage: true });
 
     await everyRow.getByRole('button', { name: `Delete schedule ${every.id}` }).click();
     await page.getByRole('status').waitFor();
-    expect(await page.getByRole('status').innerText()).toContain(every.id);
+    expect(await page.getByRole('status').textContent()).toContain(every.id);
     expect(await everyRow.count()).toBe(0);
     expect(await nightlyRow.count()).toBe(1);
     expect((await http.call('GET', `/v1/schedules/${every.id}`)).status).toBe(404);
