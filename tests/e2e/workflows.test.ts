@@ -235,6 +235,51 @@ describe('DELETE /v1/workflows/{id}', () => {
   });
 });
 
+describe('a blocked step at /v1/jobs/{id}', () => {
+  it('is read as blocked, has no events yet, and DELETE cancels it: its workflow then ends as for any step canceled', async () => {
+    // No worker: the first step stays queued, so the second stays blocked.
+    const started = await submit({
+      onStepFailure: 'continue',
+      steps: {
+        first: { task: 'test.echo', input: { value: 'x' } },
+        second: { task: 'test.echo', input: { value: 'y' }, needs: ['first'] },
+        third: { task: 'test.echo', input: { value: 'z' }, needs: ['second'] },
+      },
+    });
+    const second = step(started, 'second').id;
+    const read = await http.call('GET', `/v1/jobs/${second}`);
+    expect(read.status).toBe(200);
+    expect(read.body).toEqual(step(started, 'second'));
+    expect((await http.call('GET', `/v1/jobs/${second}?wait=5`)).body.state).toBe('blocked');
+    const events = await http.call('GET', `/v1/jobs/${second}/events`);
+    expect(events.status).toBe(404);
+    expect(events.body.detail).toContain('workflow step that is blocked');
+    // Another tenant learns nothing of it.
+    expect((await client(api.url, GLOBEX.key).call('GET', `/v1/jobs/${second}`)).status).toBe(404);
+
+    const canceled = await http.cancel(second);
+    expect(canceled.status).toBe(200);
+    expect(canceled.body).toMatchObject({
+      id: second,
+      state: 'canceled',
+      error: { code: 'canceled' },
+    });
+    expect((await http.cancel(second)).status).toBe(200);
+    const now = (await getWorkflow(started.id)).body;
+    expect(step(now, 'second').state).toBe('canceled');
+    expect(step(now, 'third').error?.message).toBe(
+      'Canceled: it needs step "second", which canceled',
+    );
+    expect(step(now, 'first').state).toBe('queued');
+
+    await worker();
+    const done = await finished(started.id);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'first').state).toBe('completed');
+    expect((await http.get(second)).state).toBe('canceled');
+  });
+});
+
 describe('workflows are their tenant’s', () => {
   it('another tenant and an unknown id get 404', async () => {
     const started = await submit({ steps: { one: { task: 'test.echo', input: { value: 'x' } } } });

@@ -216,7 +216,10 @@ export function createApp(deps: AppDeps) {
       // Only a long-poll that waits holds a slot; a plain read is over at once.
       const release = waitMs > 0 ? streamSlots.take(tenant) : () => {};
       try {
-        const view = await jobs.waitForJobView(id, tenant, waitMs, c.req.raw.signal);
+        const view =
+          (await jobs.waitForJobView(id, tenant, waitMs, c.req.raw.signal)) ??
+          // A workflow step with no job yet (blocked) is answered as it is, without waiting.
+          (await jobs.workflows.stepView(id, tenant));
         if (!view) throw await missingJobError(jobs, id, tenant);
         return c.json(view, 200);
       } finally {
@@ -232,7 +235,11 @@ export function createApp(deps: AppDeps) {
     .openapi(cancelJobRoute, async (c) => {
       const { id } = c.req.valid('param');
       const { tenant } = c.get('caller');
-      const cancel = await jobs.cancelJob(id, tenant);
+      const cancel =
+        (await jobs.cancelJob(id, tenant)) ??
+        (await jobs.workflows.cancelStep(id, tenant)) ??
+        // Its job was added while the step was being canceled.
+        (await jobs.cancelJob(id, tenant));
       if (!cancel) throw await missingJobError(jobs, id, tenant);
       if (cancel.outcome === 'finished') {
         throw new ApiError(

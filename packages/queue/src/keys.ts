@@ -13,7 +13,8 @@
  *   few (API_MAX_SCHEDULES_PER_TENANT each) and live on one shard.
  * So different queues and tenants spread over a cluster's shards, and no
  * script, transaction or pipeline crosses slots. Keys read or written alone
- * (a rate-limit window, a canceled job's record, the id secret) carry none.
+ * (a rate-limit window, a canceled job's record, a workflow step's pointer,
+ * the id secret) carry none.
  * On one Redis the tags change nothing.
  */
 export interface OffloadKeys {
@@ -80,6 +81,8 @@ export interface OffloadKeys {
   workflowLock(id: string): string;
   /** Sorted set: unfinished workflow ids → when to advance them next (ms since epoch). */
   workflowsDue: string;
+  /** String: the workflow a step's job id belongs to, for a step that has no job yet (blocked). */
+  workflowStep(jobId: string): string;
   /** Sorted set: `jobId:tenant` of jobs dispatched or running on a queue → when they were counted (ms). */
   runningJobs(queue: string): string;
   /** Hash: tenant → how many of its jobs runningJobs holds. */
@@ -118,6 +121,7 @@ export function offloadKeys(prefix: string): OffloadKeys {
     workflow: (id) => `${prefix}:{w:${id}}`,
     workflowLock: (id) => `${prefix}:{w:${id}}:lock`,
     workflowsDue: `${prefix}:{workflows}:due`,
+    workflowStep: (jobId) => `${prefix}:step:${jobId}`,
     runningJobs: (name) => `${queue(name)}:fair:running`,
     runningCounts: (name) => `${queue(name)}:fair:counts`,
   };

@@ -150,6 +150,17 @@ export class Workflows {
         plan: JSON.stringify(plan),
         ...Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitting'])),
       });
+      // So /v1/jobs/{id} of a step without a job yet finds it (keys of their own: one command each).
+      await Promise.all(
+        names
+          .filter((name) => !roots.includes(name))
+          .map((name) =>
+            this.redis.set(
+              this.keys.workflowStep((plan[name] as PlannedStep).jobId),
+              JSON.stringify({ workflow: workflowId, step: name }),
+            ),
+          ),
+      );
     });
     let added: JobView[];
     try {
@@ -159,7 +170,11 @@ export class Workflows {
       );
     } catch (err) {
       await guardRedis(this.redis, () =>
-        Promise.all([this.redis.del(key), this.redis.zrem(this.keys.workflowsDue, workflowId)]),
+        Promise.all([
+          this.redis.del(key),
+          this.redis.zrem(this.keys.workflowsDue, workflowId),
+          ...this.pointers(plan).map((pointer) => this.redis.del(pointer)),
+        ]),
       ).catch(() => {});
       throw err;
     }
@@ -212,10 +227,7 @@ export class Workflows {
       this.redis.hsetnx(this.keys.workflow(id), 'cancel', 'Canceled: the workflow was canceled'),
     );
     // Advanced here, so the answer shows every step canceled; an advance under way elsewhere is waited for.
-    const until = Date.now() + CANCEL_WAIT_MS;
-    while (!(await this.advanceLocked(id)) && Date.now() < until) {
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await this.waitForLock(id, () => this.advance(id));
     const view = (await this.get(id, tenant)) as WorkflowView;
     return { outcome: view.state === 'completed' ? 'finished' : 'canceled', view };
   }
@@ -252,7 +264,18 @@ export class Workflows {
   }
 
   /** Advances the workflow unless another process is at it: false then. */
-  private async advanceLocked(id: string): Promise<boolean> {
+  private advanceLocked(id: string): Promise<boolean> {
+    return this.withLock(id, async () => {
+      // Put off before reading: a nudge from now on brings it back, and none is lost.
+      await guardRedis(this.redis, () =>
+        this.redis.zadd(this.keys.workflowsDue, 'XX', Date.now() + WORKFLOW_RECHECK_MS, id),
+      );
+      await this.advance(id);
+    });
+  }
+
+  /** Runs `work` holding the workflow's lock, unless another process holds it: false then. */
+  private async withLock(id: string, work: () => Promise<void>): Promise<boolean> {
     const lock = this.keys.workflowLock(id);
     const token = randomUUID();
     const got = await guardRedis(this.redis, () =>
@@ -260,15 +283,91 @@ export class Workflows {
     );
     if (got === null) return false;
     try {
-      // Put off before reading: a nudge from now on brings it back, and none is lost.
-      await guardRedis(this.redis, () =>
-        this.redis.zadd(this.keys.workflowsDue, 'XX', Date.now() + WORKFLOW_RECHECK_MS, id),
-      );
-      await this.advance(id);
+      await work();
     } finally {
       await guardRedis(this.redis, () => releaseLock(this.redis, [lock], [token])).catch(() => {});
     }
     return true;
+  }
+
+  /** Runs `work` holding the workflow's lock, waiting up to CANCEL_WAIT_MS for another process to let go: false if none came. */
+  private async waitForLock(id: string, work: () => Promise<void>): Promise<boolean> {
+    const until = Date.now() + CANCEL_WAIT_MS;
+    for (;;) {
+      if (await this.withLock(id, work)) return true;
+      if (Date.now() >= until) return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /**
+   * The view of a step that has no job, by the id its job has or will have:
+   * blocked, or ended without running. Null when that id is no such step
+   * (a job, added or not: read it as one).
+   */
+  async stepView(jobId: string, tenant: string): Promise<JobView | null> {
+    const found = await this.stepOf(jobId, tenant);
+    if (!found) return null;
+    const mark = found.record.marks.get(found.name);
+    if (typeof mark === 'object') return mark;
+    return mark === 'submitted' ? null : this.waiting(found.record, found.name).view;
+  }
+
+  /**
+   * Cancels a step that has no job yet (DELETE /v1/jobs/{id} of a blocked
+   * step): it never starts, and its workflow goes on as for any step canceled.
+   * Null when that id is no such step (its job was added meanwhile: cancel
+   * that).
+   */
+  async cancelStep(jobId: string, tenant: string): Promise<CancelOutcome | null> {
+    const found = await this.stepOf(jobId, tenant);
+    if (!found) return null;
+    const { name } = found;
+    const id = found.record.id;
+    let answer: CancelOutcome | null = null;
+    await this.waitForLock(id, async () => {
+      const record = await this.read(id, null);
+      const mark = record?.marks.get(name);
+      if (!record || typeof mark === 'string') return;
+      if (typeof mark === 'object') {
+        answer = { outcome: mark.state === 'canceled' ? 'canceled' : 'finished', view: mark };
+        return;
+      }
+      const view: JobView = {
+        ...this.waiting(record, name).view,
+        state: 'canceled',
+        error: { code: 'canceled', message: 'Canceled by request' },
+        finishedAt: iso(Date.now()),
+      };
+      await guardRedis(this.redis, () =>
+        this.redis.hset(this.keys.workflow(id), `step:${name}`, JSON.stringify(view)),
+      );
+      answer = { outcome: 'canceled', view };
+      await this.advance(id);
+    });
+    return answer;
+  }
+
+  /** The workflow and step name a step's job id belongs to, if `tenant` owns it. */
+  private async stepOf(
+    jobId: string,
+    tenant: string,
+  ): Promise<{ record: WorkflowRecord; name: string } | null> {
+    if (!(await this.jobs.wasIssued(jobId, tenant))) return null;
+    const pointer = await guardRedis(this.redis, () =>
+      this.redis.get(this.keys.workflowStep(jobId)),
+    );
+    if (!pointer) return null;
+    const { workflow, step } = JSON.parse(pointer) as { workflow: string; step: string };
+    const record = await this.read(workflow, tenant);
+    return record && record.plan[step]?.jobId === jobId ? { record, name: step } : null;
+  }
+
+  /** The pointer keys of the steps that had no job at the start. */
+  private pointers(plan: Record<string, PlannedStep>): string[] {
+    return Object.values(plan)
+      .filter((step) => step.needs.length > 0)
+      .map((step) => this.keys.workflowStep(step.jobId));
   }
 
   /**
@@ -385,6 +484,9 @@ export class Workflows {
     await guardRedis(this.redis, async () => {
       await this.redis.hset(key, { state, finishedAt: String(Date.now()) });
       await this.redis.pexpire(key, keepMs);
+      await Promise.all(
+        this.pointers(record.plan).map((pointer) => this.redis.pexpire(pointer, keepMs)),
+      );
       await this.redis.zrem(this.keys.workflowsDue, id);
     });
   }
