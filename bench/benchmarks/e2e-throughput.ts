@@ -71,27 +71,29 @@ export const e2eThroughput: Benchmark = {
         attempts: tiny.defaults.attempts,
         backoff: tiny.defaults.backoff,
       });
-    const completed = (keyPrefix: string) =>
-      stack.redis.zcard(offloadKeys(keyPrefix).bullKey('default', 'completed'));
+    // Each queue's completed set: Offload's queues carry their hash tag (keys.ts), raw BullMQ's do not.
+    const offloadCompleted = offloadKeys(prefix).bullKey('default', 'completed');
+    const rawCompleted = `${rawPrefix}:default:completed`;
+    const completed = (key: string) => stack.redis.zcard(key);
 
-    const batch = async (keyPrefix: string, submitOne: () => Promise<unknown>): Promise<Batch> => {
-      const before = await completed(keyPrefix);
+    const batch = async (key: string, submitOne: () => Promise<unknown>): Promise<Batch> => {
+      const before = await completed(key);
       const started = performance.now();
       await submitAll(jobs, submitOne);
       const submittedMs = performance.now() - started;
       await until(
-        `${jobs} completed jobs under ${keyPrefix}`,
-        async () => (await completed(keyPrefix)) - before >= jobs,
+        `${jobs} completed jobs in ${key}`,
+        async () => (await completed(key)) - before >= jobs,
         120_000,
         5,
       );
       const completedMs = performance.now() - started;
       return { jobsPerSecond: jobs / (completedMs / 1000), submittedMs, completedMs };
     };
-    const viaOffload = () => batch(prefix, () => submit(api.http, TINY.task, TINY.input));
-    const viaProducer = () => batch(prefix, submitDirect);
+    const viaOffload = () => batch(offloadCompleted, () => submit(api.http, TINY.task, TINY.input));
+    const viaProducer = () => batch(offloadCompleted, submitDirect);
     const viaRaw = () =>
-      batch(rawPrefix, () => queue.add(TINY.task, { task: TINY.task, input: TINY.input }));
+      batch(rawCompleted, () => queue.add(TINY.task, { task: TINY.task, input: TINY.input }));
 
     const figures: Figure[] = [];
     const details: Record<string, unknown> = {
@@ -110,8 +112,8 @@ export const e2eThroughput: Benchmark = {
         const rounds: { offload: Batch; raw: Batch; producer: Batch }[] = [];
         try {
           // One short batch each first: connections, JIT and the executors' first jobs.
-          await batch(prefix, () => submit(api.http, TINY.task, TINY.input));
-          await batch(rawPrefix, () =>
+          await batch(offloadCompleted, () => submit(api.http, TINY.task, TINY.input));
+          await batch(rawCompleted, () =>
             queue.add(TINY.task, { task: TINY.task, input: TINY.input }),
           );
           for (let round = 0; round < ctx.rounds; round++) {

@@ -36,12 +36,12 @@ async function keyBytes(stack: BenchStack, key: string): Promise<number> {
  */
 async function bytesPerJob(
   stack: BenchStack,
-  prefix: string,
+  queueKey: (name: string) => string,
   count: number,
   submitOne: () => Promise<unknown>,
 ): Promise<{ all: number; withoutEvents: number }> {
-  const events = offloadKeys(prefix).bullKey('default', 'events');
-  const completed = () => stack.redis.zcard(offloadKeys(prefix).bullKey('default', 'completed'));
+  const events = queueKey('events');
+  const completed = () => stack.redis.zcard(queueKey('completed'));
   const [memBefore, eventsBefore, doneBefore] = [
     await usedMemory(stack),
     await keyBytes(stack, events),
@@ -99,10 +99,13 @@ export const memory: Benchmark = {
           apiRssMb: stack.rssBytes(api.pid) / MB,
           workerRssMb: stack.rssBytes(worker.pid) / MB,
         };
-        const offload = await bytesPerJob(stack, prefix, jobs, () =>
+        // Offload's queues carry their hash tag (keys.ts), raw BullMQ's do not.
+        const offloadKey = (name: string) => offloadKeys(prefix).bullKey('default', name);
+        const rawKey = (name: string) => `${rawPrefix}:default:${name}`;
+        const offload = await bytesPerJob(stack, offloadKey, jobs, () =>
           submit(api.http, 'cpu.burn', { ms: 0 }),
         );
-        const raw = await bytesPerJob(stack, rawPrefix, jobs, () =>
+        const raw = await bytesPerJob(stack, rawKey, jobs, () =>
           queue.add('cpu.burn', { task: 'cpu.burn', input: { ms: 0 } }),
         );
         r.bytesPerJob = offload.all;
@@ -119,7 +122,7 @@ export const memory: Benchmark = {
             String(REDIS_DEFAULT_LISTPACK_VALUE),
           );
           try {
-            const loose = await bytesPerJob(stack, prefix, jobs, () =>
+            const loose = await bytesPerJob(stack, offloadKey, jobs, () =>
               submit(api.http, 'cpu.burn', { ms: 0 }),
             );
             r.bytesPerJobRedisDefault = loose.all;
