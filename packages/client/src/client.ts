@@ -9,6 +9,8 @@ import type {
   JobPage,
   ListOptions,
   Problem,
+  Schedule,
+  ScheduleRequest,
   SubmitOptions,
   TaskCatalog,
   TaskInfo,
@@ -32,7 +34,7 @@ const MAX_WAIT_S = 60;
 const MAX_RECONNECTS = 5;
 
 type JobRef<O> = string | Job<O>;
-const idOf = <O>(job: JobRef<O>) => (typeof job === 'string' ? job : job.id);
+const idOf = <O>(job: JobRef<O> | string | Schedule) => (typeof job === 'string' ? job : job.id);
 
 /**
  * A typed client of the Offload API, over HTTP only. `C` is the task catalog
@@ -56,6 +58,30 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     this.apiKey = options.apiKey;
     this.fetch = options.fetch ?? fetch;
   }
+
+  /**
+   * The caller's schedules: a job submitted on a cron expression or every
+   * `everyMs` ms, exactly one per firing.
+   *
+   * ```ts
+   * await offload.schedules.create({ task: 'primes.count', input: { below: 1000 }, cron: '0 3 * * *', timezone: 'Europe/Berlin' });
+   * ```
+   */
+  readonly schedules = {
+    /** Creates a schedule; a bad cron, zone, interval, task or input throws ProblemError 422 and stores nothing. */
+    create: (schedule: ScheduleRequest<C>): Promise<Schedule> =>
+      this.json('POST', '/v1/schedules', { body: schedule }),
+    /** Every schedule of the caller, oldest first. */
+    list: async (): Promise<Schedule[]> =>
+      (await this.json<{ schedules: Schedule[] }>('GET', '/v1/schedules')).schedules,
+    /** The schedule with `recentJobs`, the ids of its latest jobs, newest first. */
+    get: (schedule: string | Schedule): Promise<Schedule> =>
+      this.json('GET', `/v1/schedules/${encodeURIComponent(idOf(schedule))}`),
+    /** Deletes the schedule: it fires no more. An unknown id throws ProblemError 404. */
+    delete: async (schedule: string | Schedule): Promise<void> => {
+      await this.send('DELETE', `/v1/schedules/${encodeURIComponent(idOf(schedule))}`, {});
+    },
+  };
 
   /** Queues a job: answered at once with its view (state `queued` or `delayed`). */
   async submit<N extends TaskName<C>>(

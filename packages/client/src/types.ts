@@ -4,6 +4,7 @@ import type {
   JobState,
   JobSummary,
   JobView,
+  ScheduleView,
   TaskInfo,
   Problem as WireProblem,
 } from '@offload/contract';
@@ -53,6 +54,17 @@ export interface JobEvent<Output = unknown> {
 
 /** A page of `list`: each job as a JobSummary, its view without the result (`get` has it). */
 export type { JobPage, JobState, JobSummary, TaskInfo };
+
+/** A schedule (DESIGN.md §3): what it submits, when it fires next, `recentJobs` from `schedules.get`. */
+export type Schedule = ScheduleView;
+
+/** When a schedule fires: a 5-field cron expression in an IANA time zone (default UTC), or every `everyMs` ms. */
+export type ScheduleTiming = { cron: string; timezone?: string } | { everyMs: number };
+
+/** What `schedules.create` takes: a task, its input typed by the task, and when. */
+export type ScheduleRequest<C extends TaskCatalog> = {
+  [N in TaskName<C>]: { task: N; input: TaskInput<C, N>; options?: JobOptions } & ScheduleTiming;
+}[TaskName<C>];
 
 /** An RFC 9457 problem document: the API's, or one made up for an answer that has none (`http_<status>`). */
 export type Problem = Omit<WireProblem, 'code'> & { code: WireProblem['code'] | `http_${number}` };
