@@ -13,8 +13,10 @@ import {
   MAX_BATCH_JOBS,
   type Schedule,
   type ScheduleRequest,
+  type StepFailurePolicy,
   type SubmitOptions,
   type TaskName,
+  type Workflow,
 } from './types.ts';
 
 const USAGE = `Usage: offload <command> [options]
@@ -36,6 +38,12 @@ Commands:
   schedule list                  your schedules
   schedule get <id>              a schedule, with its latest jobs
   schedule delete <id>           delete a schedule: it fires no more
+  workflow run <file>            start the workflow a JSON file holds ('-': stdin):
+                                 { "steps": { "<id>": { "task", "input", "needs"? } },
+                                   "onStepFailure"? } (--wait to follow it to the end)
+  workflow status <id>           a workflow and each step's job, as they are now
+  workflow wait <id>             follow a workflow until it ends
+  workflow cancel <id>           cancel every unfinished step of a workflow
 
 Options:
   --wait                 (submit) follow the job until it finishes
@@ -46,8 +54,8 @@ Options:
   --cron <expr>  --timezone <zone>  --every-ms <ms>               (schedule create)
 
 Environment: OFFLOAD_URL (default http://127.0.0.1:3000), OFFLOAD_API_KEY.
-Exit status: 0 done (a followed job completed), 1 the job failed or was canceled
-or the API refused, 2 bad usage, 3 the API could not be reached.`;
+Exit status: 0 done (a followed job or workflow completed), 1 it failed or was
+canceled or the API refused, 2 bad usage, 3 the API could not be reached.`;
 
 class UsageError extends Error {}
 
@@ -370,8 +378,88 @@ async function run(): Promise<number> {
     }
     case 'schedule':
       return schedule(args[0], args.slice(1));
+    case 'workflow':
+      return workflowCommand(args, timeoutS);
     default:
       throw new UsageError(`Unknown command "${command}"`);
+  }
+}
+
+/** `offload workflow run|status|wait|cancel`. */
+async function workflowCommand(args: string[], timeoutS: number | undefined): Promise<number> {
+  const [action, target] = args;
+  if (target === undefined || args.length > 2) {
+    throw new UsageError('workflow takes run <file>, status <id>, wait <id> or cancel <id>');
+  }
+  const waitFor = (workflow: string | Workflow) =>
+    client.waitWorkflow(workflow, timeoutS === undefined ? {} : { timeoutMs: timeoutS * 1000 });
+  switch (action) {
+    case 'run': {
+      const started = await client.submitWorkflow(...(await readWorkflowFile(target)));
+      printWorkflow(started);
+      if (!flags.wait) return 0;
+      const ended = await waitFor(started);
+      printWorkflow(ended);
+      return ended.state === 'completed' ? 0 : 1;
+    }
+    case 'status':
+      printWorkflow(await client.getWorkflow(target));
+      return 0;
+    case 'wait': {
+      const ended = await waitFor(target);
+      printWorkflow(ended);
+      return ended.state === 'completed' ? 0 : 1;
+    }
+    case 'cancel':
+      printWorkflow(await client.cancelWorkflow(target));
+      return 0;
+    default:
+      throw new UsageError(`Unknown workflow command "${action}"`);
+  }
+}
+
+/** The body of a workflow file: steps and onStepFailure; anything else is a usage error, and nothing is sent. */
+async function readWorkflowFile(
+  path: string,
+): Promise<Parameters<OffloadClient['submitWorkflow']>> {
+  const text =
+    path === '-'
+      ? await new Response(Readable.toWeb(process.stdin) as ReadableStream).text()
+      : await readFile(path, 'utf8').catch((err: Error) => {
+          throw new UsageError(`workflow run ${path}: ${err.message}`);
+        });
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`workflow run ${path}: not JSON: ${(err as Error).message}`);
+  }
+  const { steps, onStepFailure } = (body ?? {}) as {
+    steps?: unknown;
+    onStepFailure?: StepFailurePolicy;
+  };
+  if (typeof steps !== 'object' || steps === null) {
+    throw new UsageError(`workflow run ${path}: not an object with "steps"`);
+  }
+  // The server checks every step (tasks, inputs, needs); a wrong one answers 422 naming it.
+  return [
+    steps as Parameters<OffloadClient['submitWorkflow']>[0],
+    onStepFailure === undefined ? {} : { onStepFailure },
+  ];
+}
+
+/** A workflow: a JSON line, or on a terminal a line for it and one per step. */
+function printWorkflow(workflow: Workflow): void {
+  if (!pretty) {
+    jsonLine(workflow);
+    return;
+  }
+  process.stdout.write(`${workflow.id}  ${workflow.state}\n`);
+  for (const [name, job] of Object.entries(workflow.steps)) {
+    const outcome = job.error ? `${job.error.code}: ${job.error.message}` : '';
+    process.stdout.write(
+      `  ${name.padEnd(16)} ${job.id}  ${job.task.padEnd(18)} ${job.state.padEnd(9)} ${outcome}\n`,
+    );
   }
 }
 

@@ -1,4 +1,4 @@
-import { FINAL_STATES, isFinal, type JobState } from '@offload/contract';
+import { FINAL_STATES, isFinal, type JobState, type StepFailurePolicy } from '@offload/contract';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { OfflineError, ProblemError } from './errors.ts';
 import type {
@@ -17,6 +17,8 @@ import type {
   TaskInput,
   TaskName,
   TaskOutput,
+  Workflow,
+  WorkflowStep,
 } from './types.ts';
 
 export interface ClientOptions {
@@ -34,7 +36,8 @@ const MAX_WAIT_S = 60;
 const MAX_RECONNECTS = 5;
 
 type JobRef<O> = string | Job<O>;
-const idOf = <O>(job: JobRef<O> | string | Schedule) => (typeof job === 'string' ? job : job.id);
+const idOf = <O>(job: JobRef<O> | string | Schedule | Workflow) =>
+  typeof job === 'string' ? job : job.id;
 
 /**
  * A typed client of the Offload API, over HTTP only. `C` is the task catalog
@@ -155,6 +158,54 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     }
     const search = query.size > 0 ? `?${query}` : '';
     return this.json('GET', `/v1/jobs${search}`);
+  }
+
+  /**
+   * Starts a workflow: each step's job is added once every step it `needs`
+   * has completed, with its input's `{ $result: 'step.field' }` filled from
+   * their results. An invalid step throws ProblemError 422 naming it
+   * (`steps.render.input.width`), and nothing starts.
+   */
+  async submitWorkflow(
+    steps: Record<string, WorkflowStep<C>>,
+    options: { onStepFailure?: StepFailurePolicy } = {},
+  ): Promise<Workflow> {
+    return this.json('POST', '/v1/workflows', { body: { steps, ...options } });
+  }
+
+  /** The workflow as it is now. */
+  async getWorkflow(workflow: string | Workflow): Promise<Workflow> {
+    return this.json('GET', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`);
+  }
+
+  /**
+   * The workflow once it has ended, or as it stands after `timeoutMs`
+   * (default: no limit). Long-polls one of its unfinished jobs at a time and
+   * reads the workflow when that one ends, so nothing polls in between while
+   * a step is queued or running.
+   */
+  async waitWorkflow(
+    workflow: string | Workflow,
+    options: { timeoutMs?: number } = {},
+  ): Promise<Workflow> {
+    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+    for (;;) {
+      const view = await this.getWorkflow(workflow);
+      const left = deadline - Date.now();
+      if (view.state !== 'running' || left <= 0) return view;
+      const live = Object.values(view.steps).find(
+        (step) => !isFinal(step.state) && step.state !== 'blocked',
+      );
+      // No job to follow: the last step just ended (the workflow ends at its next advance, within
+      // ~100 ms) or a step waits for its tenant's quota. Look again shortly.
+      if (!live) await new Promise((resolve) => setTimeout(resolve, Math.min(left, 250)));
+      else await this.wait(live.id, { timeoutMs: left });
+    }
+  }
+
+  /** Cancels every unfinished step; answers the workflow, state `canceled`. A completed or failed one throws ProblemError 409. */
+  async cancelWorkflow(workflow: string | Workflow): Promise<Workflow> {
+    return this.json('DELETE', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`);
   }
 
   /** Every task the server runs, with the JSON Schema of its input and output. */

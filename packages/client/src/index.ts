@@ -10,9 +10,11 @@ export type {
   JobSummary,
   ListOptions,
   Problem,
+  ResultRef,
   Schedule,
   ScheduleRequest,
   ScheduleTiming,
+  StepFailurePolicy,
   SubmitOptions,
   TaskCatalog,
   TaskInfo,
@@ -20,5 +22,9 @@ export type {
   TaskName,
   TaskOutput,
   TasksOf,
+  WithResults,
+  Workflow,
+  WorkflowState,
+  WorkflowStep,
 } from './types.ts';
 export { MAX_BATCH_JOBS } from './types.ts';

@@ -5,8 +5,11 @@ import type {
   JobSummary,
   JobView,
   ScheduleView,
+  StepFailurePolicy,
   TaskInfo,
   Problem as WireProblem,
+  WorkflowState,
+  WorkflowView,
 } from '@offload/contract';
 import type { TaskDefinition } from '@offload/tasks';
 import type { z } from 'zod';
@@ -89,3 +92,32 @@ export interface ListOptions {
   limit?: number;
   cursor?: string;
 }
+
+/** `{ "$result": "<step>" }` or `{ "$result": "<step>.<field>…" }`: replaced by that step's result (or a field of it) when the step starts. */
+export interface ResultRef {
+  $result: string;
+}
+
+/** An input in which any value may be a ResultRef instead. */
+export type WithResults<T> =
+  | ResultRef
+  | (T extends readonly (infer U)[]
+      ? WithResults<U>[]
+      : T extends object
+        ? { [K in keyof T]: WithResults<T[K]> }
+        : T);
+
+/** One step of `submitWorkflow`: a job request, its input typed by its task, and the steps it needs. */
+export type WorkflowStep<C extends TaskCatalog> = {
+  [N in TaskName<C>]: {
+    task: N;
+    input: WithResults<TaskInput<C, N>>;
+    options?: JobOptions;
+    /** Steps that must complete before this one starts; a ResultRef may name only these. */
+    needs?: string[];
+  };
+}[TaskName<C>];
+
+/** A workflow's view: its state, and each step as the JobView of its job. */
+export type Workflow = WorkflowView;
+export type { StepFailurePolicy, WorkflowState };

@@ -29,6 +29,7 @@ beforeAll(async () => {
       registry,
       apiKeys: [{ tenant: 'cli', key: KEY }],
       maxBodyBytes: 1024 * 1024,
+      workflows: true,
     }),
     startWorkerProcess({ redis: target, prefix, concurrency: 2 }),
   ]);
@@ -133,6 +134,68 @@ describe('offload (not on a terminal: JSON lines)', () => {
     const offline = await offload(['tasks'], { OFFLOAD_URL: 'http://127.0.0.1:9' });
     expect(offline.code).toBe(3);
     expect(offline.stderr).toMatch(/Could not reach/);
+  });
+});
+
+describe('offload workflow', () => {
+  it('runs a workflow file and follows it to the end, shows, and refuses what it cannot do', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offload-workflow-'));
+    try {
+      const file = join(dir, 'workflow.json');
+      writeFileSync(
+        file,
+        JSON.stringify({
+          steps: {
+            count: { task: 'primes.count', input: { below: 100 } },
+            again: {
+              task: 'primes.count',
+              input: { below: { $result: 'count.count' } },
+              needs: ['count'],
+            },
+          },
+        }),
+      );
+      const run = await offload(['workflow', 'run', file, '--wait']);
+      expect(run.code).toBe(0);
+      const [started, ended] = lines(run.stdout);
+      expect(started).toMatchObject({ state: 'running', steps: { again: { state: 'blocked' } } });
+      expect(ended).toMatchObject({
+        state: 'completed',
+        steps: { again: { result: { count: 9 } } },
+      });
+
+      const status = await offload(['workflow', 'status', started.id]);
+      expect(lines(status.stdout)[0]).toMatchObject({ id: started.id, state: 'completed' });
+      const cancel = await offload(['workflow', 'cancel', started.id]);
+      expect(cancel.code).toBe(1);
+      expect(JSON.parse(cancel.stderr)).toMatchObject({ code: 'workflow_finished' });
+
+      // A step whose $result names a field the result lacks: the workflow fails, exit 1.
+      writeFileSync(
+        file,
+        JSON.stringify({
+          steps: {
+            count: { task: 'primes.count', input: { below: 100 } },
+            again: {
+              task: 'primes.count',
+              input: { below: { $result: 'count.nope' } },
+              needs: ['count'],
+            },
+          },
+        }),
+      );
+      const failed = await offload(['workflow', 'run', file, '--wait']);
+      expect(failed.code).toBe(1);
+      expect(lines(failed.stdout)[1]).toMatchObject({ state: 'failed' });
+
+      writeFileSync(file, '{"steps": ');
+      const bad = await offload(['workflow', 'run', file]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain('not JSON');
+      expect((await offload(['workflow', 'status'])).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

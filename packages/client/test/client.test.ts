@@ -20,7 +20,13 @@ const prefix = testPrefix();
 beforeAll(async () => {
   const target = testRedis();
   [api, worker] = await Promise.all([
-    startApi({ redis: target, prefix, registry, apiKeys: [{ tenant: 'acme', key: KEY }] }),
+    startApi({
+      redis: target,
+      prefix,
+      registry,
+      apiKeys: [{ tenant: 'acme', key: KEY }],
+      workflows: true,
+    }),
     startWorkerProcess({ redis: target, prefix, concurrency: 2 }),
   ]);
   offload = new OffloadClient({ baseUrl: api.url, apiKey: KEY });
@@ -31,6 +37,39 @@ afterAll(async () => {
 });
 
 describe('the typed client against a real API and worker', () => {
+  it('starts a workflow whose inputs name earlier results, waits for it, and cancels another', async () => {
+    const started = await offload.submitWorkflow({
+      count: { task: 'primes.count', input: { below: 100 } },
+      again: {
+        task: 'primes.count',
+        input: { below: { $result: 'count.count' } },
+        needs: ['count'],
+      },
+    });
+    expect(started.steps.again?.state).toBe('blocked');
+    const ended = await offload.waitWorkflow(started, { timeoutMs: 30_000 });
+    expect(ended.state).toBe('completed');
+    expect(ended.steps.again?.result).toEqual({ count: 9 });
+    expect((await offload.getWorkflow(started.id)).state).toBe('completed');
+
+    const long = await offload.submitWorkflow({
+      burn: { task: 'cpu.burn', input: { ms: 30_000 } },
+      after: { task: 'cpu.burn', input: { ms: 10 }, needs: ['burn'] },
+    });
+    expect((await offload.cancelWorkflow(long)).state).toBe('canceled');
+    await expect(offload.cancelWorkflow(started)).rejects.toMatchObject({
+      problem: { status: 409, code: 'workflow_finished' },
+    });
+    await expect(
+      offload.submitWorkflow({
+        // @ts-expect-error primes.count takes a number (or a $result), not a string
+        count: { task: 'primes.count', input: { below: 'many' } },
+      }),
+    ).rejects.toMatchObject({
+      problem: { status: 422, errors: [{ path: 'steps.count.input.below' }] },
+    });
+  });
+
   it('submits, waits and reads a typed result', async () => {
     const job = await offload.submit('primes.count', { below: 1_000_000 });
     expect(job.state).toBe('queued');
