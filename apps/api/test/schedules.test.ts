@@ -184,3 +184,36 @@ describe('GET and DELETE /v1/schedules/{id}', () => {
     expect(await list('acme')).toEqual([]);
   });
 });
+
+describe('a firing whose job is refused', () => {
+  it("makes no job and says why in the schedule's lastError, then fires again on time", async () => {
+    // One unfinished job per tenant and no worker: the first firing's job fills the quota.
+    const firing = await startApi({
+      redis: testRedis(),
+      prefix: testPrefix(),
+      registry,
+      listen: false,
+      maxOpenJobsPerTenant: 1,
+      fireSchedules: true,
+    });
+    try {
+      const request = (path: string, init?: RequestInit) =>
+        firing.app.request(path, init).then(async (res) => (await res.json()) as Body);
+      const created = await request('/v1/schedules', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...primes, everyMs: 1000 }),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 2600));
+      const schedule = await request(`/v1/schedules/${created.id}`);
+      expect(schedule.recentJobs).toHaveLength(1);
+      expect(schedule.lastError).toMatch(
+        /^\d{4}-\d\d-\d\dT.*Z: At most 1 unfinished jobs per tenant$/,
+      );
+      expect(Date.parse(schedule.nextRunAt)).toBeGreaterThan(Date.now());
+      expect((await request('/v1/jobs')).jobs).toHaveLength(1);
+    } finally {
+      await firing.close();
+    }
+  });
+});
