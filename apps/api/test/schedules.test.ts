@@ -197,8 +197,8 @@ describe('a firing whose job is refused', () => {
       fireSchedules: true,
     });
     try {
-      const request = (path: string, init?: RequestInit) =>
-        firing.app.request(path, init).then(async (res) => (await res.json()) as Body);
+      const request = async (path: string, init?: RequestInit) =>
+        (await (await firing.app.request(path, init)).json()) as Body;
       const created = await request('/v1/schedules', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
