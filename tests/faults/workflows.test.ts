@@ -1,0 +1,122 @@
+import type { JobView, WorkflowView } from '@offload/contract';
+import { createRedis, offloadKeys } from '@offload/queue';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startApi, type TestApi } from '../support/api-server.ts';
+import { client } from '../support/http.ts';
+import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
+import { testRedis } from '../support/redis-url.ts';
+import { registry } from '../support/test-tasks.ts';
+
+/**
+ * Workflows through faults: a worker killed in the middle of a step, and an
+ * advance that died between marking a step and adding its job. Real worker
+ * processes, the shared test Redis under a fresh key prefix per test.
+ */
+const target = testRedis();
+const admin = createRedis(target, 'worker');
+let prefix: string;
+const closing: (() => Promise<unknown>)[] = [];
+
+beforeEach(() => {
+  prefix = testPrefix();
+});
+afterEach(async () => {
+  await Promise.all(closing.splice(0).map((close) => close()));
+});
+afterAll(() => admin.disconnect());
+
+async function api(workflows: boolean): Promise<TestApi> {
+  const started = await startApi({ redis: target, prefix, registry, workflows });
+  closing.push(() => started.close());
+  return started;
+}
+
+async function worker(concurrency = 1): Promise<RunningProcess> {
+  const started = await startWorkerProcess({ redis: target, prefix, testTasks: true, concurrency });
+  closing.push(() => started.stop('SIGKILL'));
+  return started;
+}
+
+async function until(
+  http: ReturnType<typeof client>,
+  id: string,
+  done: (view: WorkflowView) => boolean,
+  timeoutMs = 30_000,
+): Promise<WorkflowView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const view = (await http.call('GET', `/v1/workflows/${id}`)).body as unknown as WorkflowView;
+    if (done(view)) return view;
+    if (Date.now() > deadline) throw new Error(`never matched: ${JSON.stringify(view)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const step = (view: WorkflowView, name: string) => view.steps[name] as JobView;
+
+describe('workflows through faults', () => {
+  it('a step whose worker is killed mid-run runs again on another worker, and the workflow completes', async () => {
+    const http = client((await api(true)).url);
+    const doomed = await worker();
+    const res = await http.call('POST', '/v1/workflows', {
+      steps: {
+        slow: { task: 'test.sleep', input: { ms: 2000 }, options: { attempts: 2 } },
+        next: { task: 'test.echo', input: { value: 'after' }, needs: ['slow'] },
+      },
+    });
+    expect(res.status).toBe(202);
+    const id = res.body.id as string;
+    const slow = step(res.body as unknown as WorkflowView, 'slow').id;
+    await http.until(slow, (view) => view.state === 'running');
+    await doomed.stop('SIGKILL');
+    const killedAt = Date.now();
+    await worker();
+    const done = await until(http, id, (view) => view.state !== 'running');
+    expect(done.state).toBe('completed');
+    expect(step(done, 'slow').attempts.made).toBe(2);
+    expect(step(done, 'next').result).toEqual({ value: 'after' });
+    console.log(
+      `worker killed mid-step: the workflow completed ${Date.now() - killedAt} ms later (lock 5 s + stall check + the 2 s step again)`,
+    );
+  });
+
+  it('a step marked but never added (its advance died) is added once by the next process that advances the workflow', async () => {
+    // An API that does not advance workflows: the first step runs, and nothing adds the second.
+    const idle = await api(false);
+    const http = client(idle.url);
+    await worker();
+    const res = await http.call('POST', '/v1/workflows', {
+      steps: {
+        first: { task: 'test.echo', input: { value: 'x' } },
+        second: {
+          task: 'test.echo',
+          input: { value: { $result: 'first.value' } },
+          needs: ['first'],
+        },
+      },
+    });
+    const id = res.body.id as string;
+    const first = step(res.body as unknown as WorkflowView, 'first').id;
+    await http.until(first, (view) => view.state === 'completed');
+    // As an advance leaves it when it dies between marking the step and adding its job.
+    const keys = offloadKeys(prefix);
+    await admin.hset(keys.workflow(id), 'step:second', 'submitting');
+    await new Promise((r) => setTimeout(r, 300));
+    const waiting = (await http.call('GET', `/v1/workflows/${id}`)).body as unknown as WorkflowView;
+    expect(waiting.state).toBe('running');
+    expect(step(waiting, 'second').state).toBe('blocked');
+
+    const resumedAt = Date.now();
+    await api(true);
+    const done = await until(http, id, (view) => view.state !== 'running');
+    expect(done.state).toBe('completed');
+    expect(step(done, 'second')).toMatchObject({ result: { value: 'x' }, attempts: { made: 1 } });
+    const list = await http.call('GET', '/v1/jobs');
+    expect((list.body as unknown as { jobs: JobView[] }).jobs.map((job) => job.id).sort()).toEqual(
+      [first, step(done, 'second').id].sort(),
+    );
+    console.log(
+      `an advancing process started: the workflow completed ${Date.now() - resumedAt} ms later`,
+    );
+  });
+});
