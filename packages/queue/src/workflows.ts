@@ -1,9 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import {
   isFinal,
   type JobError,
   type JobView,
-  type StepFailurePolicy,
   type WorkflowState,
   type WorkflowView,
 } from '@offload/contract';
@@ -12,21 +10,21 @@ import { guardRedis, type RedisClient } from './connection.ts';
 import type { Retention } from './job-options.ts';
 import type { CancelOutcome, SubmitRequest } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
-import { luaScript } from './lua-script.ts';
 import { QueueQuotaExceededError, StorageQuotaExceededError } from './tenant-jobs.ts';
+import { waitForWorkflowLock, withWorkflowLock } from './workflow-lock.ts';
+import {
+  iso,
+  type PlannedStep,
+  readWorkflow,
+  type StepNow,
+  type WorkflowRecord,
+  type WorkflowRequest,
+  type WorkflowStep,
+  waitingStep,
+  workflowView,
+} from './workflow-record.ts';
 
-/** A step as the API resolved it: the job to add once `needs` have completed (its input may hold `$result` placeholders). */
-export interface WorkflowStep {
-  request: SubmitRequest;
-  needs: string[];
-}
-
-export interface WorkflowRequest {
-  tenant: string;
-  /** Step id → step, in the order the client gave them. */
-  steps: Record<string, WorkflowStep>;
-  onStepFailure: StepFailurePolicy;
-}
+export type { WorkflowRequest, WorkflowStep };
 
 /** What the workflows need of the job queues: the ids, submits, reads and cancels of their steps' jobs. */
 export interface StepJobs {
@@ -46,60 +44,14 @@ const TICK_MS = 100;
  * refused, and a process that died while advancing.
  */
 export const WORKFLOW_RECHECK_MS = 5000;
-/** How long one process may hold a workflow to advance it, ms; one that dies holding it frees it then. */
-const LOCK_MS = 10_000;
 /** Most workflows one process advances per tick. */
 const BATCH = 20;
 /** After a tick that failed (Redis down), the next one waits this long, ms. */
 const RETRY_MS = 1000;
-/** How long a DELETE waits for another process advancing the workflow to let go, ms. */
-const CANCEL_WAIT_MS = 2000;
-
-/** Frees the lock only if it is still this process's: one held past LOCK_MS may be another's now. */
-const releaseLock = luaScript(
-  'workflow_unlock',
-  1,
-  `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`,
-);
-
 /** Tells the workflow's advancers that one of its steps has ended (called by the worker that ran it). */
 export function nudgeWorkflow(redis: RedisClient, keys: OffloadKeys, id: string): Promise<unknown> {
   return redis.zadd(keys.workflowsDue, Date.now(), id);
 }
-
-interface PlannedStep extends WorkflowStep {
-  jobId: string;
-}
-
-/**
- * A step's mark in the record: its job is being added (`submitting`: if it
- * is missing, it is added again), was added (`submitted`), or the step ended
- * without a job (its final view: canceled, or failed before it could start).
- * No mark: blocked.
- */
-type StepMark = 'submitting' | 'submitted' | JobView;
-
-interface WorkflowRecord {
-  id: string;
-  tenant: string;
-  createdAt: number;
-  onStepFailure: StepFailurePolicy;
-  plan: Record<string, PlannedStep>;
-  marks: Map<string, StepMark>;
-  /** Why the owner canceled it; null unless DELETE asked. */
-  cancel: string | null;
-  /** Set once final. */
-  state: WorkflowState | null;
-  finishedAt: number | null;
-}
-
-/** A step now: `waiting` (not added yet), `live` (its job is unfinished), or `done` (its view is final). */
-interface StepNow {
-  phase: 'waiting' | 'live' | 'done';
-  view: JobView;
-}
-
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
  * Workflows (DESIGN.md §3): steps are jobs, added as the steps they need
@@ -196,16 +148,16 @@ export class Workflows {
     const steps = new Map(
       names.map((name): [string, StepNow] => {
         const view = added[roots.indexOf(name)];
-        return [name, view ? { phase: 'live', view } : this.waiting(record, name)];
+        return [name, view ? { phase: 'live', view } : waitingStep(record, name)];
       }),
     );
-    return this.view(record, steps);
+    return workflowView(record, steps);
   }
 
   /** The workflow's view, or null when the tenant has no workflow with that id. */
   async get(id: string, tenant: string): Promise<WorkflowView | null> {
     const record = await this.read(id, tenant);
-    return record && this.view(record, await this.stepsNow(record));
+    return record && workflowView(record, await this.stepsNow(record));
   }
 
   /**
@@ -220,14 +172,14 @@ export class Workflows {
     const record = await this.read(id, tenant);
     if (!record) return null;
     if (record.state) {
-      const view = this.view(record, await this.stepsNow(record));
+      const view = workflowView(record, await this.stepsNow(record));
       return { outcome: record.state === 'canceled' ? 'canceled' : 'finished', view };
     }
     await guardRedis(this.redis, () =>
       this.redis.hsetnx(this.keys.workflow(id), 'cancel', 'Canceled: the workflow was canceled'),
     );
     // Advanced here, so the answer shows every step canceled; an advance under way elsewhere is waited for.
-    await this.waitForLock(id, () => this.advance(id));
+    await waitForWorkflowLock(this.redis, this.keys, id, () => this.advance(id));
     const view = (await this.get(id, tenant)) as WorkflowView;
     return { outcome: view.state === 'completed' ? 'finished' : 'canceled', view };
   }
@@ -265,39 +217,13 @@ export class Workflows {
 
   /** Advances the workflow unless another process is at it: false then. */
   private advanceLocked(id: string): Promise<boolean> {
-    return this.withLock(id, async () => {
+    return withWorkflowLock(this.redis, this.keys, id, async () => {
       // Put off before reading: a nudge from now on brings it back, and none is lost.
       await guardRedis(this.redis, () =>
         this.redis.zadd(this.keys.workflowsDue, 'XX', Date.now() + WORKFLOW_RECHECK_MS, id),
       );
       await this.advance(id);
     });
-  }
-
-  /** Runs `work` holding the workflow's lock, unless another process holds it: false then. */
-  private async withLock(id: string, work: () => Promise<void>): Promise<boolean> {
-    const lock = this.keys.workflowLock(id);
-    const token = randomUUID();
-    const got = await guardRedis(this.redis, () =>
-      this.redis.set(lock, token, 'PX', LOCK_MS, 'NX'),
-    );
-    if (got === null) return false;
-    try {
-      await work();
-    } finally {
-      await guardRedis(this.redis, () => releaseLock(this.redis, [lock], [token])).catch(() => {});
-    }
-    return true;
-  }
-
-  /** Runs `work` holding the workflow's lock, waiting up to CANCEL_WAIT_MS for another process to let go: false if none came. */
-  private async waitForLock(id: string, work: () => Promise<void>): Promise<boolean> {
-    const until = Date.now() + CANCEL_WAIT_MS;
-    for (;;) {
-      if (await this.withLock(id, work)) return true;
-      if (Date.now() >= until) return false;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
   }
 
   /**
@@ -310,7 +236,7 @@ export class Workflows {
     if (!found) return null;
     const mark = found.record.marks.get(found.name);
     if (typeof mark === 'object') return mark;
-    return mark === 'submitted' ? null : this.waiting(found.record, found.name).view;
+    return mark === 'submitted' ? null : waitingStep(found.record, found.name).view;
   }
 
   /**
@@ -325,7 +251,7 @@ export class Workflows {
     const { name } = found;
     const id = found.record.id;
     let answer: CancelOutcome | null = null;
-    await this.waitForLock(id, async () => {
+    await waitForWorkflowLock(this.redis, this.keys, id, async () => {
       const record = await this.read(id, null);
       const mark = record?.marks.get(name);
       if (!record || typeof mark === 'string') return;
@@ -334,7 +260,7 @@ export class Workflows {
         return;
       }
       const view: JobView = {
-        ...this.waiting(record, name).view,
+        ...waitingStep(record, name).view,
         state: 'canceled',
         error: { code: 'canceled', message: 'Canceled by request' },
         finishedAt: iso(Date.now()),
@@ -346,6 +272,13 @@ export class Workflows {
       await this.advance(id);
     });
     return answer;
+  }
+
+  /** The record, or null when there is none that `tenant` (null: anyone) owns. */
+  private async read(id: string, tenant: string | null): Promise<WorkflowRecord | null> {
+    if (tenant !== null && !(await this.jobs.wasIssued(id, tenant))) return null;
+    const record = await readWorkflow(this.redis, this.keys, id);
+    return record && (tenant === null || record.tenant === tenant) ? record : null;
   }
 
   /** The workflow and step name a step's job id belongs to, if `tenant` owns it. */
@@ -496,7 +429,7 @@ export class Workflows {
     const entries = await Promise.all(
       Object.entries(record.plan).map(async ([name, step]): Promise<[string, StepNow]> => {
         const mark = record.marks.get(name);
-        const { view: waiting } = this.waiting(record, name);
+        const { view: waiting } = waitingStep(record, name);
         if (mark === undefined) return [name, { phase: 'waiting', view: waiting }];
         if (typeof mark === 'object') return [name, { phase: 'done', view: mark }];
         const view = await this.jobs.getJobView(step.jobId, record.tenant);
@@ -513,59 +446,5 @@ export class Workflows {
       }),
     );
     return new Map(entries);
-  }
-
-  /** A step whose job is yet to be added: `blocked`, with the id its job will have. */
-  private waiting(record: WorkflowRecord, name: string): StepNow {
-    const step = record.plan[name] as PlannedStep;
-    const view: JobView = {
-      id: step.jobId,
-      task: step.request.task,
-      state: 'blocked',
-      progress: 0,
-      attempts: { made: 0, max: step.request.attempts },
-      result: null,
-      error: null,
-      createdAt: iso(record.createdAt),
-      startedAt: null,
-      finishedAt: null,
-    };
-    return { phase: 'waiting', view };
-  }
-
-  private view(record: WorkflowRecord, steps: Map<string, StepNow>): WorkflowView {
-    return {
-      id: record.id,
-      state: record.state ?? 'running',
-      steps: Object.fromEntries([...steps].map(([name, step]) => [name, step.view])),
-      createdAt: iso(record.createdAt),
-      finishedAt: record.finishedAt === null ? null : iso(record.finishedAt),
-    };
-  }
-
-  /** The record, or null when there is none that `tenant` (null: anyone) owns. */
-  private async read(id: string, tenant: string | null): Promise<WorkflowRecord | null> {
-    if (tenant !== null && !(await this.jobs.wasIssued(id, tenant))) return null;
-    const fields = await guardRedis(this.redis, () => this.redis.hgetall(this.keys.workflow(id)));
-    if (!fields.tenant || !fields.plan || (tenant !== null && fields.tenant !== tenant))
-      return null;
-    const marks = new Map<string, StepMark>();
-    for (const [field, value] of Object.entries(fields)) {
-      if (!field.startsWith('step:')) continue;
-      const mark =
-        value === 'submitting' || value === 'submitted' ? value : (JSON.parse(value) as JobView);
-      marks.set(field.slice('step:'.length), mark);
-    }
-    return {
-      id,
-      tenant: fields.tenant,
-      createdAt: Number(fields.createdAt),
-      onStepFailure: fields.onStepFailure === 'continue' ? 'continue' : 'cancel_rest',
-      plan: JSON.parse(fields.plan) as Record<string, PlannedStep>,
-      marks,
-      cancel: fields.cancel ?? null,
-      state: (fields.state as WorkflowState | undefined) ?? null,
-      finishedAt: fields.finishedAt ? Number(fields.finishedAt) : null,
-    };
   }
 }
