@@ -68,6 +68,9 @@ describe('the Schedules page', () => {
     await page.goto(`${dashboard.url}/fleet`);
     await page.getByRole('link', { name: 'Schedules' }).click();
     await page.waitForURL(/\/schedules$/);
+    expect(await page.locator('main p.muted').first().textContent()).toMatch(
+      /^2 schedules, every tenant's, by next firing ·/,
+    );
     const everyRow = page.locator(`tr[data-schedule="${every.id}"]`);
     const nightlyRow = page.locator(`tr[data-schedule="${nightly.id}"]`);
     await expect(everyRow.locator('td').nth(1).textContent()).resolves.toBe('dev');

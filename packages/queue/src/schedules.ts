@@ -210,11 +210,15 @@ export class Schedules {
     });
   }
 
-  /** Every tenant's schedules by next firing, with their latest jobs (the dashboard). */
-  async listAll(): Promise<StoredSchedule[]> {
+  /** Every tenant's schedules by next firing, the first `limit` with their latest jobs, and how many there are (the dashboard). */
+  async listAll(limit: number): Promise<{ schedules: StoredSchedule[]; total: number }> {
     return guardRedis(this.redis, async () => {
-      const ids = await this.redis.zrange(this.keys.scheduleDue, 0, -1);
-      return (await this.read(ids, true)).filter((found) => found !== null);
+      const [ids, total] = await Promise.all([
+        this.redis.zrange(this.keys.scheduleDue, 0, limit - 1),
+        this.redis.zcard(this.keys.scheduleDue),
+      ]);
+      const schedules = (await this.read(ids, true)).filter((found) => found !== null);
+      return { schedules, total };
     });
   }
 

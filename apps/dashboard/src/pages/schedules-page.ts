@@ -12,7 +12,9 @@ const jobLink = (queue: string | undefined, id: string) =>
     : html`<code>${id}</code>`;
 
 export function schedulesPage(options: {
+  /** The first schedules to fire; `total` counts them all. */
   schedules: StoredSchedule[];
+  total: number;
   /** Task name → its queue, from the catalog, for the job links. */
   queues: ReadonlyMap<string, string>;
   now: number;
@@ -23,7 +25,7 @@ export function schedulesPage(options: {
   const { schedules, now } = options;
   const body = html`<h1>Schedules</h1>
 ${options.deleted ? html`<div class="note" role="status">Deleted schedule <code>${options.deleted}</code>; it fires no more.</div>` : ''}
-<p class="muted">${schedules.length} schedule${schedules.length === 1 ? '' : 's'}, every tenant's, by next firing · refreshed every 5 s.</p>
+<p class="muted">${options.total} schedule${options.total === 1 ? '' : 's'}, every tenant's, by next firing${options.total > schedules.length ? ` (the first ${schedules.length} shown)` : ''} · refreshed every 5 s.</p>
 <table id="schedules">
 <thead><tr><th>Schedule</th><th>Tenant</th><th>Task</th><th>When</th><th>Next firing</th><th>Latest jobs</th><th></th></tr></thead>
 <tbody>
