@@ -1,5 +1,5 @@
 import type { JobView, WorkflowView } from '@offload/contract';
-import { WORKFLOW_RECHECK_MS } from '@offload/queue';
+import { createRedis, offloadKeys, WORKFLOW_RECHECK_MS } from '@offload/queue';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
@@ -344,6 +344,63 @@ describe('a workflow that cannot run answers 422 and starts nothing', () => {
       },
     });
     expect(step(started, 'b').state).toBe('blocked');
+  });
+});
+
+describe('a workflow’s record counts in its tenant’s storage quota', () => {
+  it('is refused (429) when it would not fit, and holds only what its views need once it has ended', async () => {
+    const limited = await startApi({
+      redis: target,
+      prefix,
+      registry,
+      workflows: true,
+      apiKeys: [ACME],
+      maxStoredBytesPerTenant: 40_000,
+    });
+    closing.push(() => limited.close());
+    const acme = client(limited.url, ACME.key);
+    const big = 'x'.repeat(10_000);
+    const refused = await acme.call('POST', '/v1/workflows', {
+      steps: Object.fromEntries([
+        ['root', { task: 'test.echo', input: { value: 'x' } }],
+        ...[1, 2, 3, 4, 5].map((i) => [
+          `step${i}`,
+          { task: 'test.echo', input: { value: big }, needs: ['root'] },
+        ]),
+      ]),
+    });
+    expect(refused.status).toBe(429);
+    expect(refused.body).toMatchObject({ code: 'storage_quota_exceeded' });
+    expect((await acme.call('GET', '/v1/jobs')).body.jobs).toEqual([]);
+
+    await worker();
+    const started = (
+      await acme.call('POST', '/v1/workflows', {
+        steps: {
+          root: { task: 'test.echo', input: { value: 'x' } },
+          next: { task: 'test.echo', input: { value: big }, needs: ['root'] },
+        },
+      })
+    ).body as unknown as WorkflowView;
+    const redis = createRedis(target, 'worker');
+    closing.push(async () => redis.disconnect());
+    const stored = offloadKeys(prefix).tenantStored(ACME.tenant);
+    const whileRunning = Number(await redis.hget(stored, `workflow:${started.id}`));
+    expect(whileRunning).toBeGreaterThan(big.length);
+    const deadline = Date.now() + 20_000;
+    let ended: WorkflowView;
+    do {
+      ended = (await acme.call('GET', `/v1/workflows/${started.id}`))
+        .body as unknown as WorkflowView;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (ended.state === 'running' && Date.now() < deadline);
+    expect(ended.state).toBe('completed');
+    expect(step(ended, 'next').result).toEqual({ value: big });
+    const afterEnd = Number(await redis.hget(stored, `workflow:${started.id}`));
+    expect(afterEnd).toBeLessThan(whileRunning - big.length);
+    console.log(
+      `a workflow's record held ${whileRunning} bytes while running, ${afterEnd} once ended`,
+    );
   });
 });
 

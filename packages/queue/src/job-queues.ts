@@ -562,6 +562,11 @@ export class JobQueues implements StepJobs {
     return Array.from({ length: count }, () => ids.issue(tenant));
   }
 
+  /** Holds a tenant's bytes besides its jobs' (a workflow's record) in its storage quota (see TenantJobs.hold). */
+  holdBytes(tenant: string, entry: string, bytes: number, until: number): Promise<void> {
+    return guardRedis(this.redis, () => this.tenantJobs.hold(tenant, entry, bytes, until));
+  }
+
   /** Whether this id (of a job or a workflow) was issued to `tenant`: no Redis read. */
   wasIssued(id: string, tenant: string): Promise<boolean> {
     return this.mayOwn(id, tenant);

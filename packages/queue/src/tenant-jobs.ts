@@ -126,7 +126,25 @@ const reserve = luaScript('reserve', 4, RESERVE);
  * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
  * bytes, until (ms), held bytes to set instead of adding (-1: add).
  */
-const SETTLE = `${RELEASE_ENDED}
+/**
+ * With no unfinished job (or other entry held until +inf) left, the ledger
+ * and the index live as long as the longest-kept job (reserve makes them
+ * persistent again). Their expiry moves only when it falls short, then
+ * EXPIRY_SLACK_MS past that job. KEYS: stored, held-until, index.
+ */
+const EXPIRE_WHEN_DONE = `
+local function expireWhenDone(now)
+  if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') > 0 then return end
+  local last = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
+  if not last then return end
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < 0 or now + ttl < last then
+    for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last + ${EXPIRY_SLACK_MS}) end
+  end
+end
+`;
+
+const SETTLE = `${RELEASE_ENDED}${EXPIRE_WHEN_DONE}
 local id = ARGV[2]
 releaseEnded(tonumber(ARGV[1]))
 redis.call('ZREM', KEYS[4], id)
@@ -144,21 +162,37 @@ if add ~= 0 then
   redis.call('HINCRBY', KEYS[1], 'total', add)
 end
 redis.call('ZADD', KEYS[2], 'XX', ARGV[4], id)
--- With no unfinished job left, the ledger and the index live as long as the
--- longest-kept job (reserve makes them persistent again). Their expiry moves
--- only when it falls short, then EXPIRY_SLACK_MS past that job.
-if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') == 0 then
-  local last = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
-  if last then
-    local ttl = redis.call('PTTL', KEYS[1])
-    if ttl < 0 or tonumber(ARGV[1]) + ttl < last then
-      for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last + ${EXPIRY_SLACK_MS}) end
-    end
-  end
-end
+expireWhenDone(tonumber(ARGV[1]))
 return 1
 `;
 const settle = luaScript('settle', 4, SETTLE);
+
+/**
+ * Holds bytes a tenant keeps in Redis besides its jobs (a workflow's record)
+ * under a ledger entry of their own, until `until`: set to `bytes` (0
+ * releases them), unless that takes the tenant past its budget. KEYS:
+ * stored, held-until, index. ARGV: now (ms), entry, bytes, until (ms, or
+ * +inf), byte budget (0 = none). Answers 1, or 0 (ledger full).
+ */
+const HOLD = `${RELEASE_ENDED}${EXPIRE_WHEN_DONE}
+local now = tonumber(ARGV[1])
+releaseEnded(now)
+local entry, bytes, budget = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
+local ledger = redis.call('HMGET', KEYS[1], 'total', entry)
+local add = bytes - (tonumber(ledger[2]) or 0)
+if budget > 0 and add > 0 and tonumber(ledger[1] or '0') + add > budget then return 0 end
+redis.call('HSET', KEYS[1], entry, bytes)
+if add ~= 0 then redis.call('HINCRBY', KEYS[1], 'total', add) end
+redis.call('ZADD', KEYS[2], ARGV[4], entry)
+if ARGV[4] == '+inf' then
+  redis.call('PERSIST', KEYS[1])
+  redis.call('PERSIST', KEYS[3])
+else
+  expireWhenDone(now)
+end
+return 1
+`;
+const hold = luaScript('hold', 3, HOLD);
 
 function tenantKeys(keys: OffloadKeys, tenant: string): string[] {
   return [
@@ -256,6 +290,30 @@ export class TenantJobs {
       if (answer === 0) throw new QueueQuotaExceededError(this.options.maxOpenJobs);
     }
     const held = Number(await this.redis.hget(this.keys.tenantStored(tenant), 'total'));
+    throw new StorageQuotaExceededError(this.options.maxStoredBytes, held);
+  }
+
+  /**
+   * Holds `bytes` under the tenant's ledger entry `entry` (not a job: the
+   * open-jobs quota does not count it) until `until` (ms since epoch, or
+   * Infinity), replacing what it held; 0 bytes releases it. Throws
+   * StorageQuotaExceededError when more would take the tenant past its budget.
+   */
+  async hold(tenant: string, entry: string, bytes: number, until: number): Promise<void> {
+    const [stored, heldUntil, index] = tenantKeys(this.keys, tenant) as [string, string, string];
+    const answer = await hold(
+      this.redis,
+      [stored, heldUntil, index],
+      [
+        Date.now(),
+        entry,
+        bytes,
+        until === Number.POSITIVE_INFINITY ? '+inf' : until,
+        this.options.maxStoredBytes,
+      ],
+    );
+    if (Number(answer) === 1) return;
+    const held = Number(await this.redis.hget(stored, 'total'));
     throw new StorageQuotaExceededError(this.options.maxStoredBytes, held);
   }
 

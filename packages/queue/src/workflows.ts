@@ -30,10 +30,18 @@ export type { WorkflowRequest, WorkflowStep };
 export interface StepJobs {
   issueIds(tenant: string, count: number): Promise<string[]>;
   wasIssued(id: string, tenant: string): Promise<boolean>;
+  /** Throws StorageQuotaExceededError when the bytes would take the tenant past its storage quota. */
+  holdBytes(tenant: string, entry: string, bytes: number, until: number): Promise<void>;
   submitJobs(requests: readonly SubmitRequest[], ids: readonly string[]): Promise<JobView[]>;
   getJobView(id: string, tenant: string): Promise<JobView | null>;
   cancelJob(id: string, tenant: string): Promise<CancelOutcome | null>;
 }
+
+/** Bytes a workflow's record holds besides its steps (its fields, the due entry, the pointers), for the storage quota. */
+const RECORD_OVERHEAD_BYTES = 1024;
+
+/** The tenant ledger's entry for a workflow's record: never a job id (those have no `:`). */
+const ledgerEntry = (id: string) => `workflow:${id}`;
 
 /** How often each API process looks for workflows due, ms: the most a next step waits once a worker reports the end of the steps it needs. */
 const TICK_MS = 100;
@@ -92,6 +100,14 @@ export class Workflows {
     const createdAt = Date.now();
     const workflowId = id as string;
     const key = this.keys.workflow(workflowId);
+    const planJson = JSON.stringify(plan);
+    // Counted in the tenant's storage quota like its jobs' inputs: refused (429) before anything is written.
+    await this.jobs.holdBytes(
+      request.tenant,
+      ledgerEntry(workflowId),
+      Buffer.byteLength(planJson) + RECORD_OVERHEAD_BYTES,
+      Number.POSITIVE_INFINITY,
+    );
     await guardRedis(this.redis, async () => {
       // Due first: a record written by a process that dies before adding its roots is then advanced (and they added) by another.
       await this.redis.zadd(this.keys.workflowsDue, createdAt + WORKFLOW_RECHECK_MS, workflowId);
@@ -99,7 +115,7 @@ export class Workflows {
         tenant: request.tenant,
         createdAt: String(createdAt),
         onStepFailure: request.onStepFailure,
-        plan: JSON.stringify(plan),
+        plan: planJson,
         ...Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitting'])),
       });
       // So /v1/jobs/{id} of a step without a job yet finds it (keys of their own: one command each).
@@ -128,6 +144,9 @@ export class Workflows {
           ...this.pointers(plan).map((pointer) => this.redis.del(pointer)),
         ]),
       ).catch(() => {});
+      await this.jobs
+        .holdBytes(request.tenant, ledgerEntry(workflowId), 0, Date.now())
+        .catch(() => {});
       throw err;
     }
     await guardRedis(this.redis, () =>
@@ -414,8 +433,28 @@ export class Workflows {
         ? 'completed'
         : 'failed';
     const keepMs = state === 'completed' ? this.retention.completedMs : this.retention.failedMs;
+    // Kept for the views only: the steps' inputs go (their jobs hold them), and the record's bytes with them.
+    const plan = JSON.stringify(
+      Object.fromEntries(
+        Object.entries(record.plan).map(([name, step]) => [
+          name,
+          { ...step, request: { ...step.request, input: null } },
+        ]),
+      ),
+    );
+    const marks = [...record.marks.values(), ...ended.values()]
+      .filter((mark) => typeof mark === 'object')
+      .reduce((sum, mark) => sum + Buffer.byteLength(JSON.stringify(mark)), 0);
+    // Never more than it held while running, so the quota cannot refuse a workflow its end.
+    const held = Buffer.byteLength(JSON.stringify(record.plan)) + RECORD_OVERHEAD_BYTES;
+    await this.jobs.holdBytes(
+      record.tenant,
+      ledgerEntry(id),
+      Math.min(held, Buffer.byteLength(plan) + marks + RECORD_OVERHEAD_BYTES),
+      Date.now() + keepMs,
+    );
     await guardRedis(this.redis, async () => {
-      await this.redis.hset(key, { state, finishedAt: String(Date.now()) });
+      await this.redis.hset(key, { state, finishedAt: String(Date.now()), plan });
       await this.redis.pexpire(key, keepMs);
       await Promise.all(
         this.pointers(record.plan).map((pointer) => this.redis.pexpire(pointer, keepMs)),
