@@ -119,14 +119,6 @@ return 1
 const reserve = luaScript('reserve', 4, RESERVE);
 
 /**
- * A job is finished (or canceled): out of the open set; its result's bytes
- * beyond RESULT_ALLOWANCE_BYTES join its ledger entry, which is released at
- * `until`. A result that would take the tenant past its budget is not
- * recorded and answers 0; one within the allowance is never refused.
- * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
- * bytes, until (ms), held bytes to set instead of adding (-1: add).
- */
-/**
  * With no unfinished job (or other entry held until +inf) left, the ledger
  * and the index live as long as the longest-kept job (reserve makes them
  * persistent again). Their expiry moves only when it falls short, then
@@ -144,6 +136,14 @@ local function expireWhenDone(now)
 end
 `;
 
+/**
+ * A job is finished (or canceled): out of the open set; its result's bytes
+ * beyond RESULT_ALLOWANCE_BYTES join its ledger entry, which is released at
+ * `until`. A result that would take the tenant past its budget is not
+ * recorded and answers 0; one within the allowance is never refused.
+ * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
+ * bytes, until (ms), held bytes to set instead of adding (-1: add).
+ */
 const SETTLE = `${RELEASE_ENDED}${EXPIRE_WHEN_DONE}
 local id = ARGV[2]
 releaseEnded(tonumber(ARGV[1]))
