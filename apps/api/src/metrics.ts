@@ -94,6 +94,17 @@ export function createApiMetrics(options: { jobs: JobQueues; logger: Logger }): 
     },
   });
 
+  new Gauge({
+    name: 'offload_workflows_running',
+    help: 'Workflows not yet ended, every tenant’s: their steps are running, queued or blocked',
+    registers: [registry],
+    async collect() {
+      this.reset();
+      const running = await jobs.workflows.countRunning().catch(() => null);
+      if (running !== null) this.set(running);
+    },
+  });
+
   return {
     async observe(c, next) {
       const started = performance.now();

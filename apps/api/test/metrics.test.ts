@@ -32,6 +32,29 @@ describe('GET /metrics', () => {
     );
     expect(text).toContain('offload_queue_jobs{queue="default",state="waiting"} 0');
     expect(text).toContain('# TYPE offload_api_jobs_submitted_total counter');
+    expect(text).toContain('offload_workflows_running 0');
+  });
+
+  it('counts the workflows not yet ended', async () => {
+    const started = await api.app.request('/v1/workflows', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        steps: {
+          a: { task: 'test.echo', input: { value: 'x' } },
+          b: { task: 'test.echo', input: { value: 'y' }, needs: ['a'] },
+        },
+      }),
+    });
+    expect(started.status).toBe(202);
+    const { id } = (await started.json()) as { id: string };
+    expect(await (await api.app.request('/metrics')).text()).toContain(
+      'offload_workflows_running 1',
+    );
+    expect((await api.app.request(`/v1/workflows/${id}`, { method: 'DELETE' })).status).toBe(200);
+    expect(await (await api.app.request('/metrics')).text()).toContain(
+      'offload_workflows_running 0',
+    );
   });
 });
 

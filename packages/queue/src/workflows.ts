@@ -54,6 +54,8 @@ const TICK_MS = 100;
 export const WORKFLOW_RECHECK_MS = 5000;
 /** Most workflows one process advances per tick. */
 const BATCH = 20;
+/** Workflows one process advances at once: each waits on Redis most of the time, not on the CPU. */
+const ADVANCE_AT_ONCE = 4;
 /** After a tick that failed (Redis down), the next one waits this long, ms. */
 const RETRY_MS = 1000;
 /** Tells the workflow's advancers that one of its steps has ended (called by the worker that ran it). */
@@ -203,6 +205,11 @@ export class Workflows {
     return { outcome: view.state === 'completed' ? 'finished' : 'canceled', view };
   }
 
+  /** How many workflows have not ended yet, every tenant's. */
+  async countRunning(): Promise<number> {
+    return guardRedis(this.redis, () => this.redis.zcard(this.keys.workflowsDue));
+  }
+
   /** Advances due workflows every TICK_MS until stop(); `onError` hears of failures other than Redis being down. */
   start(onError: (err: unknown) => void): void {
     this.stopped = false;
@@ -224,14 +231,27 @@ export class Workflows {
     if (this.timer) clearTimeout(this.timer);
   }
 
+  /**
+   * Advances the workflows due, ADVANCE_AT_ONCE at a time, in an order of
+   * this process's own: every process reads the same first BATCH, and taking
+   * them in one order would make each wait on the others' locks.
+   */
   private async advanceDue(): Promise<void> {
     const due = await guardRedis(this.redis, () =>
       this.redis.zrangebyscore(this.keys.workflowsDue, '-inf', Date.now(), 'LIMIT', 0, BATCH),
     );
-    for (const id of due) {
-      if (this.stopped) return;
-      await this.advanceLocked(id);
+    for (let i = due.length - 1; i > 0; i--) {
+      const j = Math.floor(Math.random() * (i + 1));
+      [due[i], due[j]] = [due[j] as string, due[i] as string];
     }
+    const next = () => due.pop();
+    await Promise.all(
+      Array.from({ length: ADVANCE_AT_ONCE }, async () => {
+        for (let id = next(); id !== undefined && !this.stopped; id = next()) {
+          await this.advanceLocked(id);
+        }
+      }),
+    );
   }
 
   /** Advances the workflow unless another process is at it: false then. */
