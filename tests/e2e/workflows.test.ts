@@ -329,6 +329,12 @@ describe('a workflow that cannot run answers 422 and starts nothing', () => {
     ).toMatchObject({ errors: [{ path: 'steps.a.input.below' }] });
     expect(await refused({ steps: {} })).toMatchObject({ code: 'validation_failed' });
     expect(await refused({ steps: { 'a.b': echo } })).toMatchObject({ code: 'validation_failed' });
+    // JSON.parse makes `__proto__` an own key, as a body parsed by the API has it.
+    expect(
+      await refused(
+        JSON.parse(`{"steps":{"a":${JSON.stringify(echo)},"__proto__":${JSON.stringify(echo)}}}`),
+      ),
+    ).toMatchObject({ errors: [{ path: 'steps.__proto__' }] });
     expect(await refused({ steps: { a: echo }, onStepFailure: 'shrug' })).toMatchObject({
       errors: [{ path: 'onStepFailure' }],
     });

@@ -259,6 +259,7 @@ export function createApp(deps: AppDeps) {
         const request = await workflowRequest(
           catalog,
           c.req.valid('json'),
+          await c.req.json(),
           tenant,
           deps.maxInputBytes,
         );
@@ -467,7 +468,7 @@ async function bodyProblem(
   const detail =
     inputErrors.length > 0 || errors.some((e) => e.path.startsWith('input'))
       ? `The input does not fit task ${name}`
-      : 'The job request is invalid';
+      : 'The request is invalid';
   return new ApiError(
     'validation_failed',
     detail,

@@ -17,6 +17,8 @@ import { submitRequest, taskFor } from './task-requests.ts';
 export async function workflowRequest(
   catalog: TaskCatalog,
   body: WorkflowRequestBody,
+  /** The body as parsed from JSON, before the schema: its step ids, all of them. */
+  raw: unknown,
   tenant: string,
   defaultMaxInputBytes: number,
 ): Promise<WorkflowRequest> {
@@ -26,6 +28,13 @@ export async function workflowRequest(
     codes.add(code);
     errors.push(error);
   };
+  // zod's record parse skips a `__proto__` key without a word: that step would vanish.
+  const rawSteps = (raw as { steps?: object }).steps ?? {};
+  for (const name of Object.keys(rawSteps)) {
+    if (!Object.hasOwn(body.steps, name)) {
+      fail('validation_failed', { path: `steps.${name}`, message: 'not a step id (__proto__)' });
+    }
+  }
   const names = Object.keys(body.steps);
   const steps: Record<string, WorkflowStep> = {};
   for (const [name, { needs = [], ...job }] of Object.entries(body.steps)) {
