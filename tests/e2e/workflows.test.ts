@@ -454,3 +454,54 @@ describe('several API processes', () => {
     );
   });
 });
+
+describe('workflows at their size limit', () => {
+  it('runs a chain of 30 steps one after another, and a fan-out of 98 steps into one join', async () => {
+    await worker(4);
+    const chain = Object.fromEntries(
+      Array.from({ length: 30 }, (_, i) => [
+        `s${i}`,
+        i === 0
+          ? { task: 'test.echo', input: { value: 'link' } }
+          : {
+              task: 'test.echo',
+              input: { value: { $result: `s${i - 1}.value` } },
+              needs: [`s${i - 1}`],
+            },
+      ]),
+    );
+    const chained = await submit({ steps: chain });
+    const chainDone = await finished(chained.id, 60_000);
+    expect(chainDone.state).toBe('completed');
+    expect(step(chainDone, 's29').result).toEqual({ value: 'link' });
+    const gaps = Array.from({ length: 29 }, (_, i) => {
+      const next = step(chainDone, `s${i + 1}`);
+      return ms(next.startedAt) - ms(step(chainDone, `s${i}`).finishedAt);
+    }).sort((a, b) => a - b);
+    const chainMs = ms(chainDone.finishedAt) - ms(chainDone.createdAt);
+
+    const leaves = Array.from({ length: 98 }, (_, i) => `leaf${i}`);
+    const fanned = await submit({
+      steps: {
+        root: { task: 'test.echo', input: { value: 'seed' } },
+        ...Object.fromEntries(
+          leaves.map((name) => [
+            name,
+            { task: 'test.echo', input: { value: { $result: 'root.value' } }, needs: ['root'] },
+          ]),
+        ),
+        join: { task: 'test.echo', input: { value: 'end' }, needs: leaves },
+      },
+    });
+    const fanDone = await finished(fanned.id, 60_000);
+    expect(fanDone.state).toBe('completed');
+    const lastLeaf = Math.max(...leaves.map((name) => ms(step(fanDone, name).finishedAt)));
+    const joinGap = ms(step(fanDone, 'join').startedAt) - lastLeaf;
+    console.log(
+      `chain of 30: ${chainMs} ms in all, a step started ${gaps[14]} ms (median) / ${gaps[28]} ms (worst) after the one it needs finished; ` +
+        `fan-out of 98 into a join: ${ms(fanDone.finishedAt) - ms(fanDone.createdAt)} ms in all, the join started ${joinGap} ms after the last leaf`,
+    );
+    expect(gaps[14]).toBeLessThan(1000);
+    expect(joinGap).toBeLessThan(2000);
+  });
+});

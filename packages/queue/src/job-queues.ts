@@ -180,7 +180,7 @@ export class JobQueues implements StepJobs {
       summaryOf: async (id, tenant) =>
         (await this.read(id, tenant, { result: false }))?.summary ?? null,
     });
-    this.workflows = new Workflows(redis, this.keys, this, this.retention);
+    this.workflows = new Workflows(redis, this.keys, this, this.retention, config.redis);
     redis.on('ready', () => {
       this.readiness().then(
         ({ redisProblem }) => redisProblem && config.onRedisProblem?.(redisProblem),

@@ -81,6 +81,8 @@ export interface OffloadKeys {
   workflowLock(id: string): string;
   /** Sorted set: unfinished workflow ids → when to advance them next (ms since epoch). */
   workflowsDue: string;
+  /** Pub/sub channel: ids of workflows a step of which has just ended; every API process listens. */
+  workflowsNudgeChannel: string;
   /** String: the workflow a step's job id belongs to, for a step that has no job yet (blocked). */
   workflowStep(jobId: string): string;
   /** Sorted set: `jobId:tenant` of jobs dispatched or running on a queue → when they were counted (ms). */
@@ -121,6 +123,7 @@ export function offloadKeys(prefix: string): OffloadKeys {
     workflow: (id) => `${prefix}:{w:${id}}`,
     workflowLock: (id) => `${prefix}:{w:${id}}:lock`,
     workflowsDue: `${prefix}:{workflows}:due`,
+    workflowsNudgeChannel: `${prefix}:workflows:nudge`,
     workflowStep: (jobId) => `${prefix}:step:${jobId}`,
     runningJobs: (name) => `${queue(name)}:fair:running`,
     runningCounts: (name) => `${queue(name)}:fair:counts`,

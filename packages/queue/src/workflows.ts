@@ -6,7 +6,7 @@ import {
   type WorkflowView,
 } from '@offload/contract';
 import { fillResults, stepOrder } from '@offload/contract/workflow';
-import { guardRedis, type RedisClient } from './connection.ts';
+import { createRedis, guardRedis, type RedisClient, type RedisTarget } from './connection.ts';
 import type { Retention } from './job-options.ts';
 import type { CancelOutcome, SubmitRequest } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
@@ -43,7 +43,7 @@ const RECORD_OVERHEAD_BYTES = 1024;
 /** The tenant ledger's entry for a workflow's record: never a job id (those have no `:`). */
 const ledgerEntry = (id: string) => `workflow:${id}`;
 
-/** How often each API process looks for workflows due, ms: the most a next step waits once a worker reports the end of the steps it needs. */
+/** How often each API process looks for workflows due besides the nudges it hears, ms: how long a next step waits at most when the message of a nudge is lost. */
 const TICK_MS = 100;
 /**
  * A running workflow is advanced again after this long even when nothing
@@ -58,9 +58,19 @@ const BATCH = 20;
 const ADVANCE_AT_ONCE = 4;
 /** After a tick that failed (Redis down), the next one waits this long, ms. */
 const RETRY_MS = 1000;
-/** Tells the workflow's advancers that one of its steps has ended (called by the worker that ran it). */
-export function nudgeWorkflow(redis: RedisClient, keys: OffloadKeys, id: string): Promise<unknown> {
-  return redis.zadd(keys.workflowsDue, Date.now(), id);
+/**
+ * Tells the workflow's advancers that one of its steps has ended (called by
+ * the worker that ran it): due now, and said on the channel they listen to so
+ * that one advances it at once rather than at its next tick. A message lost
+ * (no API process listening) leaves it due: the next tick takes it.
+ */
+export async function nudgeWorkflow(
+  redis: RedisClient,
+  keys: OffloadKeys,
+  id: string,
+): Promise<void> {
+  await redis.zadd(keys.workflowsDue, Date.now(), id);
+  await redis.publish(keys.workflowsNudgeChannel, id);
 }
 
 /**
@@ -75,12 +85,19 @@ export function nudgeWorkflow(redis: RedisClient, keys: OffloadKeys, id: string)
 export class Workflows {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
+  private ticking = false;
+  /** A nudge came during a tick. */
+  private woken = false;
+  private subscriber: RedisClient | null = null;
+  private onError: (err: unknown) => void = () => {};
 
   constructor(
     private readonly redis: RedisClient,
     private readonly keys: OffloadKeys,
     private readonly jobs: StepJobs,
     private readonly retention: Retention,
+    /** Where the nudges' subscriber connects. */
+    private readonly target: RedisTarget,
   ) {}
 
   /**
@@ -210,25 +227,59 @@ export class Workflows {
     return guardRedis(this.redis, () => this.redis.zcard(this.keys.workflowsDue));
   }
 
-  /** Advances due workflows every TICK_MS until stop(); `onError` hears of failures other than Redis being down. */
+  /**
+   * Advances due workflows every TICK_MS, and at once when a worker says a
+   * step ended, until stop(); `onError` hears of a tick that failed (Redis
+   * down included: the caller decides what is worth a log line).
+   */
   start(onError: (err: unknown) => void): void {
     this.stopped = false;
-    const tick = async () => {
-      let wait = TICK_MS;
-      try {
-        await this.advanceDue();
-      } catch (err) {
-        wait = RETRY_MS;
-        onError(err);
-      }
-      if (!this.stopped) this.timer = setTimeout(tick, wait);
-    };
-    this.timer = setTimeout(tick, TICK_MS);
+    this.onError = onError;
+    // A patient connection of its own (the API's fails fast): it subscribes once Redis answers,
+    // and again after each reconnect; until then the ticks carry on alone.
+    const subscriber = createRedis(this.target, 'worker');
+    subscriber.on('message', () => this.wake());
+    subscriber.subscribe(this.keys.workflowsNudgeChannel).catch(() => {});
+    this.subscriber = subscriber;
+    this.schedule(TICK_MS);
   }
 
   stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    this.subscriber?.disconnect();
+  }
+
+  private schedule(ms: number): void {
+    if (!this.stopped) this.timer = setTimeout(() => void this.tick(), ms);
+  }
+
+  private async tick(): Promise<void> {
+    this.timer = null;
+    this.ticking = true;
+    let wait = TICK_MS;
+    try {
+      await this.advanceDue();
+    } catch (err) {
+      wait = RETRY_MS;
+      this.onError(err);
+    }
+    this.ticking = false;
+    // Woken while at it: a step ended after the due workflows were read.
+    if (this.woken && wait === TICK_MS) wait = 0;
+    this.woken = false;
+    this.schedule(wait);
+  }
+
+  /** A step ended somewhere: tick now, or right after the tick under way. */
+  private wake(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.woken = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   /**
