@@ -112,12 +112,13 @@ describe('a workflow runs each step once the steps it needs have completed', () 
     );
   });
 
-  it('a step whose $result names a field the result lacks fails without running, and so does the workflow', async () => {
+  it('a step whose $result names a field the result lacks fails without running, and cancels the rest at once', async () => {
     await worker();
     const started = await submit({
       steps: {
         a: { task: 'test.echo', input: { value: 'x' } },
         b: { task: 'primes.count', input: { below: { $result: 'a.nope' } }, needs: ['a'] },
+        long: { task: 'test.sleep', input: { ms: 30_000 } },
       },
     });
     const done = await finished(started.id);
@@ -128,6 +129,9 @@ describe('a workflow runs each step once the steps it needs have completed', () 
       startedAt: null,
       error: { code: 'invalid_input', message: expect.stringContaining('"nope"') },
     });
+    expect(step(done, 'long').error?.message).toBe('Canceled: step "b" failed');
+    // In the same advance as b's end, not at the next recheck (5 s).
+    expect(ms(done.finishedAt) - ms(step(done, 'b').finishedAt)).toBeLessThan(1000);
   });
 });
 
@@ -144,7 +148,10 @@ describe('when a step fails', () => {
     const done = await finished(started.id, 15_000);
     expect(done.state).toBe('failed');
     expect(step(done, 'bad')).toMatchObject({ state: 'failed', error: { code: 'task_error' } });
-    expect(step(done, 'long')).toMatchObject({ state: 'canceled', error: { code: 'canceled' } });
+    expect(step(done, 'long')).toMatchObject({
+      state: 'canceled',
+      error: { code: 'canceled', message: 'Canceled: step "bad" failed' },
+    });
     expect(step(done, 'after')).toMatchObject({
       state: 'canceled',
       startedAt: null,

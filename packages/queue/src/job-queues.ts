@@ -626,17 +626,26 @@ export class JobQueues implements StepJobs {
    * over pub/sub); a job whose worker vanished is failed as canceled by
    * whichever worker picks it up next, without running it.
    */
-  async cancelJob(id: string, tenant: string): Promise<CancelOutcome | null> {
-    return this.cancel(id, tenant);
+  async cancelJob(
+    id: string,
+    tenant: string,
+    /** The canceled view's error message: why (its workflow says which step failed). */
+    reason = 'Canceled by request',
+  ): Promise<CancelOutcome | null> {
+    return this.cancel(id, tenant, reason);
   }
 
   /** cancelJob for operators (the dashboard): a job of any tenant, by the same path. */
   async cancelJobAsAdmin(id: string): Promise<CancelOutcome | null> {
-    return this.cancel(id, null);
+    return this.cancel(id, null, 'Canceled by request');
   }
 
   /** `tenant` null: whichever tenant owns the job. */
-  private async cancel(id: string, tenant: string | null): Promise<CancelOutcome | null> {
+  private async cancel(
+    id: string,
+    tenant: string | null,
+    reason: string,
+  ): Promise<CancelOutcome | null> {
     const found = await this.read(id, tenant, { result: true });
     if (!found) return null;
     const view = withResult(found.summary, found.result);
@@ -646,7 +655,7 @@ export class JobQueues implements StepJobs {
     const canceledView: JobView = {
       ...view,
       state: 'canceled',
-      error: { code: 'canceled', message: 'Canceled by request' },
+      error: { code: 'canceled', message: reason },
       finishedAt: new Date().toISOString(),
     };
     return guardRedis(this.redis, async () => {

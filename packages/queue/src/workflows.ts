@@ -34,7 +34,7 @@ export interface StepJobs {
   holdBytes(tenant: string, entry: string, bytes: number, until: number): Promise<void>;
   submitJobs(requests: readonly SubmitRequest[], ids: readonly string[]): Promise<JobView[]>;
   getJobView(id: string, tenant: string): Promise<JobView | null>;
-  cancelJob(id: string, tenant: string): Promise<CancelOutcome | null>;
+  cancelJob(id: string, tenant: string, reason: string): Promise<CancelOutcome | null>;
 }
 
 /** Bytes a workflow's record holds besides its steps (its fields, the due entry, the pointers), for the storage quota. */
@@ -427,7 +427,7 @@ export class Workflows {
         if (step.phase === 'waiting') end(name, 'canceled', { code: 'canceled', message: stopAll });
         if (step.phase !== 'live') continue;
         const jobId = (record.plan[name] as PlannedStep).jobId;
-        const canceled = await this.jobs.cancelJob(jobId, record.tenant);
+        const canceled = await this.jobs.cancelJob(jobId, record.tenant, stopAll);
         if (canceled) now.set(name, { phase: 'done', view: canceled.view });
       }
     } else {
@@ -494,14 +494,17 @@ export class Workflows {
           throw err;
         }
       }
-      return;
     }
+    // A step ended here (a `$result` field missing, a need that failed) decides others:
+    // cancel_rest's cancels, the steps that need it. Looked at again now, not at the next nudge.
+    if (!stopAll && ended.size > 0) return this.advance(id);
     if ([...now.values()].some((step) => step.phase !== 'done')) return;
     const views = [...now.values()].map((step) => step.view);
-    const state: WorkflowState = record.cancel
-      ? 'canceled'
-      : views.every((view) => view.state === 'completed')
-        ? 'completed'
+    // Every step completed before a cancel could stop one: the workflow completed.
+    const state: WorkflowState = views.every((view) => view.state === 'completed')
+      ? 'completed'
+      : record.cancel
+        ? 'canceled'
         : 'failed';
     const keepMs = state === 'completed' ? this.retention.completedMs : this.retention.failedMs;
     // Kept for the views only: the steps' inputs go (their jobs hold them), and the record's bytes with them.
