@@ -24,6 +24,7 @@ export default defineConfig({
     reporters: ['default'],
     projects: [
       { test: { name: 'tasks', include: ['packages/tasks/test/**/*.test.ts'] } },
+      { test: { name: 'contract', include: ['packages/contract/test/**/*.test.ts'] } },
       {
         test: {
           name: 'queue',
