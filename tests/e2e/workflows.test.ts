@@ -287,6 +287,51 @@ describe('a blocked step at /v1/jobs/{id}', () => {
   });
 });
 
+describe('POST /v1/workflows with an Idempotency-Key', () => {
+  it('starts one workflow however often the same request comes, at once or later; another body is 409', async () => {
+    const body = {
+      steps: {
+        a: { task: 'test.echo', input: { value: 'x' } },
+        b: { task: 'test.echo', input: { value: 'y' }, needs: ['a'] },
+      },
+    };
+    const send = (payload: unknown, key = 'nightly-1') =>
+      fetch(`${api.url}/v1/workflows`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${ACME.key}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify(payload),
+      }).then(async (res) => ({ status: res.status, body: (await res.json()) as WorkflowView }));
+    const answers = await Promise.all(Array.from({ length: 10 }, () => send(body)));
+    const ids = new Set(answers.map((answer) => answer.body.id));
+    expect(ids.size).toBe(1);
+    expect(answers.map((answer) => answer.status).sort()).toEqual([
+      200, 200, 200, 200, 200, 200, 200, 200, 200, 202,
+    ]);
+    const again = await send(body);
+    expect(again).toMatchObject({ status: 200, body: { id: [...ids][0] } });
+    const other = await send({ steps: { a: { task: 'test.echo', input: { value: 'other' } } } });
+    expect(other.status).toBe(409);
+    expect(other.body).toMatchObject({ code: 'idempotency_conflict' });
+    // A job's key of the same text is another key.
+    const job = await fetch(`${api.url}/v1/jobs`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${ACME.key}`,
+        'content-type': 'application/json',
+        'idempotency-key': 'nightly-1',
+      },
+      body: JSON.stringify({ task: 'test.echo', input: { value: 'job' } }),
+    });
+    expect(job.status).toBe(202);
+    // One workflow's first step and the job: nothing more was added.
+    expect((await http.call('GET', '/v1/jobs')).body.jobs).toHaveLength(2);
+  });
+});
+
 describe('workflows are their tenant’s', () => {
   it('another tenant and an unknown id get 404', async () => {
     const started = await submit({ steps: { one: { task: 'test.echo', input: { value: 'x' } } } });

@@ -43,7 +43,12 @@ import {
   tasksRoute,
 } from './routes.ts';
 import { type ScheduleLimits, scheduleRoutes } from './schedule-routes.ts';
-import { fieldErrors, type JobRequest, MAX_FIELD_ERRORS } from './schemas.ts';
+import {
+  fieldErrors,
+  type JobRequest,
+  MAX_FIELD_ERRORS,
+  type WorkflowRequestBody,
+} from './schemas.ts';
 import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
 import type { TaskCatalog } from './task-catalog.ts';
@@ -256,18 +261,25 @@ export function createApp(deps: AppDeps) {
       },
       async (c) => {
         const tenant = c.get('caller').tenant;
+        const body = c.req.valid('json');
         const request = await workflowRequest(
           catalog,
-          c.req.valid('json'),
+          body,
           await c.req.json(),
           tenant,
           deps.maxInputBytes,
         );
-        const view = await submitOrQuota(() => jobs.workflows.create(request));
+        const key = c.req.valid('header')[idempotencyKeyHeader];
+        const { view, created } = await submitOrQuota(() =>
+          key === undefined
+            ? jobs.workflows.create(request).then((v) => ({ view: v, created: true }))
+            : jobs.workflows.createOnce(request, key, requestHash(body)),
+        );
+        c.header('Location', `/v1/workflows/${view.id}`);
+        if (!created) return c.json(view, 200);
         for (const step of Object.values(view.steps)) {
           if (step.state !== 'blocked') metrics.jobSubmitted(step.task);
         }
-        c.header('Location', `/v1/workflows/${view.id}`);
         return c.json(view, 202);
       },
     )
@@ -386,8 +398,8 @@ function canonicalJson(value: unknown): string {
   );
 }
 
-/** What an Idempotency-Key compares: the job request (task, input, options), whatever its key order. */
-function requestHash(body: JobRequest): string {
+/** What an Idempotency-Key compares: the request (a job's task, input, options; a workflow's steps), whatever its key order. */
+function requestHash(body: JobRequest | WorkflowRequestBody): string {
   return sha256(canonicalJson(body));
 }
 

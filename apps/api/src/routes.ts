@@ -260,9 +260,16 @@ export const submitWorkflowRoute = createRoute({
   tags: ['workflows'],
   summary: 'Submit a workflow: jobs that start as the steps they need complete',
   description:
-    'Validates every step (tasks, inputs, needs, `$result` placeholders, no cycle), then queues the steps that need none; each other step is `blocked` until every step it needs has completed, and its input’s placeholders are then filled from their results. A step that fails or is canceled cancels every unfinished step (`onStepFailure: cancel_rest`, the default) or only those that need it (`continue`).',
+    'Validates every step (tasks, inputs, needs, `$result` placeholders, no cycle), then queues the steps that need none (with an Idempotency-Key, the same key and body again answer the same workflow, 200; another body, 409); each other step is `blocked` until every step it needs has completed, and its input’s placeholders are then filled from their results. A step that fails or is canceled cancels every unfinished step (`onStepFailure: cancel_rest`, the default) or only those that need it (`continue`).',
   ...v1,
   request: {
+    headers: z.object({
+      [idempotencyKeyHeader]: idempotencyKeySchema.optional().openapi({
+        description:
+          'Makes retries safe: kept 24 h per tenant, apart from the keys of POST /v1/jobs',
+        example: 'nightly-report-2026-12-03',
+      }),
+    }),
     body: {
       required: true,
       content: { 'application/json': { schema: workflowRequestSchema } },
@@ -273,10 +280,12 @@ export const submitWorkflowRoute = createRoute({
       ...json(WorkflowView, 'Started'),
       headers: z.object({ Location: z.string() }),
     },
+    200: json(WorkflowView, 'The workflow an earlier request with this Idempotency-Key started'),
     ...problems(
       'malformed_json',
       'json_too_deep',
       'request_aborted',
+      'idempotency_conflict',
       'payload_too_large',
       'input_too_large',
       'unsupported_media_type',

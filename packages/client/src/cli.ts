@@ -40,7 +40,8 @@ Commands:
   schedule delete <id>           delete a schedule: it fires no more
   workflow run <file>            start the workflow a JSON file holds ('-': stdin):
                                  { "steps": { "<id>": { "task", "input", "needs"? } },
-                                   "onStepFailure"? } (--wait to follow it to the end)
+                                   "onStepFailure"? } (--wait to follow it to the end;
+                                 --idempotency-key to make retrying it safe)
   workflow status <id>           a workflow and each step's job, as they are now
   workflow wait <id>             follow a workflow until it ends
   workflow cancel <id>           cancel every unfinished step of a workflow
@@ -395,7 +396,12 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
     client.waitWorkflow(workflow, timeoutS === undefined ? {} : { timeoutMs: timeoutS * 1000 });
   switch (action) {
     case 'run': {
-      const started = await client.submitWorkflow(...(await readWorkflowFile(target)));
+      const [steps, options] = await readWorkflowFile(target);
+      const key = flags['idempotency-key'];
+      const started = await client.submitWorkflow(steps, {
+        ...options,
+        ...(key !== undefined && { idempotencyKey: key }),
+      });
       printWorkflow(started);
       if (!flags.wait) return 0;
       const ended = await waitFor(started);

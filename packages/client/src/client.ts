@@ -168,9 +168,17 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
    */
   async submitWorkflow(
     steps: Record<string, WorkflowStep<C>>,
-    options: { onStepFailure?: StepFailurePolicy } = {},
+    options: {
+      onStepFailure?: StepFailurePolicy;
+      /** Makes retrying safe: the same key and steps answer the same workflow for 24 h. */
+      idempotencyKey?: string;
+    } = {},
   ): Promise<Workflow> {
-    return this.json('POST', '/v1/workflows', { body: { steps, ...options } });
+    const { idempotencyKey, ...rest } = options;
+    return this.json('POST', '/v1/workflows', {
+      body: { steps, ...rest },
+      headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+    });
   }
 
   /** The workflow as it is now. */

@@ -57,6 +57,9 @@ describe('the typed client against a real API and worker', () => {
       after: { task: 'cpu.burn', input: { ms: 10 }, needs: ['burn'] },
     });
     expect((await offload.cancelWorkflow(long)).state).toBe('canceled');
+    const once = { count: { task: 'primes.count', input: { below: 10 } } } as const;
+    const first = await offload.submitWorkflow(once, { idempotencyKey: 'flow-1' });
+    expect((await offload.submitWorkflow(once, { idempotencyKey: 'flow-1' })).id).toBe(first.id);
     await expect(offload.cancelWorkflow(started)).rejects.toMatchObject({
       problem: { status: 409, code: 'workflow_finished' },
     });

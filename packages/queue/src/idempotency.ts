@@ -7,8 +7,9 @@ import { luaScript } from './lua-script.ts';
 /** How long an Idempotency-Key keeps standing for its job, ms: a day, as Stripe does. */
 export const IDEMPOTENCY_TTL_MS = 24 * 60 * 60 * 1000;
 
-/** What an Idempotency-Key stands for: the job it created and a hash of the request that created it. */
+/** What an Idempotency-Key stands for: the job (or workflow) it created and a hash of the request that created it. */
 export interface IdempotencyRecord {
+  /** The id of the job, or of the workflow, the key created. */
   jobId: string;
   /** sha256 of the request (task, input, options), hex: the same key with another request is a conflict. */
   requestHash: string;
@@ -25,18 +26,19 @@ export const IDEMPOTENCY_POLL_MS = 20;
 /** Claims tried before giving up; a claim is only retried after a first request failed or its job expired. */
 const MAX_CLAIMS = 5;
 
-export interface IdempotentSubmit {
+/** What an Idempotency-Key creates once: a job (JobView) or a workflow (WorkflowView). */
+export interface IdempotentSubmit<View> {
   redis: RedisClient;
   keys: OffloadKeys;
   tenant: string;
   key: string;
   requestHash: string;
-  /** A fresh job id for this tenant. */
+  /** A fresh id for this tenant. */
   newJobId(): Promise<string>;
-  /** Creates the job with this id (the claim's winner only). */
-  create(jobId: string): Promise<JobView>;
-  /** The job's view, null until it exists. */
-  viewOf(jobId: string): Promise<JobView | null>;
+  /** Creates the job (or workflow) with this id (the claim's winner only). */
+  create(jobId: string): Promise<View>;
+  /** Its view, null until it exists. */
+  viewOf(jobId: string): Promise<View | null>;
 }
 
 /**
@@ -46,9 +48,9 @@ export interface IdempotentSubmit {
  * throws IdempotencyConflictError. A first request that failed frees the key,
  * so a retry is not stuck with an error.
  */
-export async function submitIdempotently(
-  submit: IdempotentSubmit,
-): Promise<{ view: JobView; created: boolean }> {
+export async function submitIdempotently<View = JobView>(
+  submit: IdempotentSubmit<View>,
+): Promise<{ view: View; created: boolean }> {
   const { redis, keys, tenant, key, requestHash } = submit;
   for (let claim = 0; claim < MAX_CLAIMS; claim++) {
     const jobId = await submit.newJobId();

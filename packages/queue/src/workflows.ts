@@ -7,6 +7,7 @@ import {
 } from '@offload/contract';
 import { fillResults, stepOrder } from '@offload/contract/workflow';
 import { createRedis, guardRedis, type RedisClient, type RedisTarget } from './connection.ts';
+import { submitIdempotently } from './idempotency.ts';
 import type { Retention } from './job-options.ts';
 import type { CancelOutcome, SubmitRequest } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
@@ -36,6 +37,9 @@ export interface StepJobs {
   getJobView(id: string, tenant: string): Promise<JobView | null>;
   cancelJob(id: string, tenant: string, reason: string): Promise<CancelOutcome | null>;
 }
+
+/** Longest a create with an Idempotency-Key takes, ms: a repeat waits up to IDEMPOTENCY_WAIT_MS for the first. */
+const IDEMPOTENT_CREATE_WITHIN_MS = 5000;
 
 /** Bytes a workflow's record holds besides its steps (its fields, the due entry, the pointers), for the storage quota. */
 const RECORD_OVERHEAD_BYTES = 1024;
@@ -105,9 +109,10 @@ export class Workflows {
    * or nothing: a quota those would pass refuses the workflow
    * (QueueQuotaExceededError), and nothing of it stays.
    */
-  async create(request: WorkflowRequest): Promise<WorkflowView> {
+  async create(request: WorkflowRequest, givenId?: string): Promise<WorkflowView> {
     const names = Object.keys(request.steps);
-    const [id, ...jobIds] = await this.jobs.issueIds(request.tenant, names.length + 1);
+    const issued = await this.jobs.issueIds(request.tenant, names.length + (givenId ? 0 : 1));
+    const [id, ...jobIds] = givenId ? [givenId, ...issued] : issued;
     const plan: Record<string, PlannedStep> = Object.fromEntries(
       names.map((name, i) => {
         const step = request.steps[name] as WorkflowStep;
@@ -190,6 +195,35 @@ export class Workflows {
       }),
     );
     return workflowView(record, steps);
+  }
+
+  /**
+   * create() once per Idempotency-Key of the tenant (keys of workflows apart
+   * from those of jobs): the same key and request again answer that workflow
+   * (`created` false); another request throws IdempotencyConflictError.
+   */
+  async createOnce(
+    request: WorkflowRequest,
+    key: string,
+    requestHash: string,
+  ): Promise<{ view: WorkflowView; created: boolean }> {
+    const { tenant } = request;
+    // Longer than one command: a repeated request may wait up to 2 s for the first one's workflow.
+    return guardRedis(
+      this.redis,
+      () =>
+        submitIdempotently<WorkflowView>({
+          redis: this.redis,
+          keys: this.keys,
+          tenant,
+          key: `workflow ${key}`,
+          requestHash,
+          newJobId: async () => (await this.jobs.issueIds(tenant, 1))[0] as string,
+          create: (id) => this.create(request, id),
+          viewOf: (id) => this.get(id, tenant),
+        }),
+      IDEMPOTENT_CREATE_WITHIN_MS,
+    );
   }
 
   /** The workflow's view, or null when the tenant has no workflow with that id. */
