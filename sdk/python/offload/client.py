@@ -85,6 +85,51 @@ class Client:
         """Cancels the job and returns its view (state `canceled`); a finished job raises ProblemError 409."""
         return self._json("DELETE", f"/v1/jobs/{_quote(job_id)}")
 
+    def submit_workflow(
+        self,
+        steps: dict[str, dict[str, Any]],
+        *,
+        on_step_failure: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Starts a workflow and returns its view: each step's job starts once every step it needs has completed.
+
+        `steps` maps a step id to `{"task", "input", "needs"?, "options"?}` as POST /v1/workflows takes it
+        (`options` in the API's spelling: `timeoutMs`, `delayMs`…); `{"$result": "step.field"}` anywhere in an
+        input is that step's result, or a field of it. `on_step_failure`: `cancel_rest` (default) or `continue`.
+        """
+        body: dict[str, Any] = {"steps": steps}
+        if on_step_failure is not None:
+            body["onStepFailure"] = on_step_failure
+        headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
+        return self._json("POST", "/v1/workflows", body=body, headers=headers)
+
+    def get_workflow(self, workflow_id: str) -> dict[str, Any]:
+        """The workflow as it is now: its state, and each step's job."""
+        return self._json("GET", f"/v1/workflows/{_quote(workflow_id)}")
+
+    def wait_workflow(self, workflow_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The workflow once ended, or as it stands after `timeout` seconds (None: no limit).
+
+        Long-polls one of its unfinished jobs at a time and reads the workflow when that one ends.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            view = self.get_workflow(workflow_id)
+            left = None if deadline is None else deadline - time.monotonic()
+            if view["state"] != "running" or (left is not None and left <= 0):
+                return view
+            live = [s for s in view["steps"].values() if s["state"] not in FINAL_STATES and s["state"] != "blocked"]
+            if live:
+                self.wait(live[0]["id"], timeout=left)
+            else:
+                # The last step just ended (the workflow ends at its next advance) or a step waits for quota.
+                time.sleep(0.25 if left is None else min(0.25, left))
+
+    def cancel_workflow(self, workflow_id: str) -> dict[str, Any]:
+        """Cancels every unfinished step and returns the workflow (state `canceled`); an ended one raises ProblemError 409."""
+        return self._json("DELETE", f"/v1/workflows/{_quote(workflow_id)}")
+
     def tasks(self) -> list[dict[str, Any]]:
         """Every task the workers run, with the JSON Schema of its input and output."""
         return self._json("GET", "/v1/tasks")["tasks"]

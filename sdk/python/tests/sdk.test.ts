@@ -24,7 +24,12 @@ let api: TestApi;
 let worker: RunningProcess;
 
 beforeAll(async () => {
-  api = await startApi({ redis: target, prefix, streams: { maxLifetimeMs: STREAM_MAX_S * 1000 } });
+  api = await startApi({
+    redis: target,
+    prefix,
+    workflows: true,
+    streams: { maxLifetimeMs: STREAM_MAX_S * 1000 },
+  });
   worker = await startWorkerProcess({
     redis: target,
     prefix,
@@ -56,6 +61,7 @@ it('python3 -m unittest passes, every test run and none skipped', async () => {
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
   console.log(output.split('\n').slice(-4).join('\n'));
   expect(output).toMatch(/^OK$/m);
+  console.log(output.match(/^Ran \d+ tests? in .*$/m)?.[0]);
   expect(output).not.toMatch(/skipped/);
   expect(code).toBe(0);
 });

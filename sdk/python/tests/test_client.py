@@ -79,6 +79,23 @@ class ClientTest(unittest.TestCase):
         running = [view for kind, view in events if kind == "state" and view["state"] == "running"]
         self.assertGreaterEqual(len(running), 2, events)
 
+    def test_a_workflow_passes_a_result_on_and_ends(self) -> None:
+        flow = self.offload.submit_workflow(
+            {
+                "first": {"task": "py.echo", "input": {"value": "passed on"}},
+                "second": {"task": "py.echo", "input": {"value": {"$result": "first.value"}}, "needs": ["first"]},
+            },
+            idempotency_key=f"py-flow-{time.time()}",
+        )
+        self.assertEqual(flow["steps"]["second"]["state"], "blocked")
+        done = self.offload.wait_workflow(flow["id"], timeout=30)
+        self.assertEqual(done["state"], "completed")
+        self.assertEqual(done["steps"]["second"]["result"], {"value": "passed on"})
+        self.assertEqual(self.offload.get_workflow(flow["id"])["state"], "completed")
+        with self.assertRaises(ProblemError) as raised:
+            self.offload.cancel_workflow(flow["id"])
+        self.assertEqual((raised.exception.status, raised.exception.code), (409, "workflow_finished"))
+
     def test_tasks_lists_the_catalog(self) -> None:
         names = [t["name"] for t in self.offload.tasks()]
         self.assertIn("py.echo", names)
