@@ -169,4 +169,45 @@ describe('workflows through faults', () => {
       `Redis killed for 2 s under a workflow: it completed ${Date.now() - restartedAt} ms after Redis returned`,
     );
   });
+
+  it('a step whose job passes its retention (2 s) stays completed; only a $result of it can no longer be filled', async () => {
+    const retention = { completedMs: 2000, failedMs: 2000 };
+    const own = await startApi({ redis: target, prefix, registry, workflows: true, retention });
+    closing.push(() => own.close());
+    const running = await startWorkerProcess({
+      redis: target,
+      prefix,
+      testTasks: true,
+      concurrency: 2,
+      env: { JOB_RETENTION_COMPLETED_S: '2', JOB_RETENTION_FAILED_S: '2' },
+    });
+    closing.push(() => running.stop('SIGKILL'));
+    const http = client(own.url);
+    const res = await http.call('POST', '/v1/workflows', {
+      onStepFailure: 'continue',
+      steps: {
+        quick: { task: 'test.echo', input: { value: 'early' } },
+        slow: { task: 'test.sleep', input: { ms: 6000 } },
+        after: { task: 'test.echo', input: { value: 'late' }, needs: ['quick', 'slow'] },
+        uses: {
+          task: 'test.echo',
+          input: { value: { $result: 'quick.value' } },
+          needs: ['quick', 'slow'],
+        },
+      },
+    });
+    expect(res.status).toBe(202);
+    const started = res.body as unknown as WorkflowView;
+    const done = await until(http, started.id, (view) => view.state !== 'running', 30_000);
+    // The quick step's job is gone by now: removed past its retention.
+    expect((await http.call('GET', `/v1/jobs/${step(started, 'quick').id}`)).status).toBe(410);
+    expect(step(done, 'quick')).toMatchObject({ state: 'completed', result: null });
+    expect(step(done, 'after')).toMatchObject({ state: 'completed', result: { value: 'late' } });
+    expect(step(done, 'uses')).toMatchObject({
+      state: 'failed',
+      startedAt: null,
+      error: { code: 'invalid_input', message: expect.stringContaining('no longer kept') },
+    });
+    expect(done.state).toBe('failed');
+  });
 });

@@ -73,7 +73,8 @@ export interface OffloadKeys {
   /**
    * Hash: a workflow's record: `tenant`, `createdAt` (ms), `onStepFailure`,
    * `plan` (JSON: each step's job id, needs and job request), `step:<id>` per
-   * step started or ended without running, `cancel`, `state`, `finishedAt`
+   * step started or ended without running, `done:<id>` per step whose job was
+   * seen finished (its view without the result), `cancel`, `state`, `finishedAt`
    * (see workflows.ts).
    */
   workflow(id: string): string;

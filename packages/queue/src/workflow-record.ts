@@ -40,6 +40,12 @@ export interface WorkflowRecord {
   onStepFailure: StepFailurePolicy;
   plan: Record<string, PlannedStep>;
   marks: Map<string, StepMark>;
+  /**
+   * The final view (without its result) of each step whose job an advance
+   * saw finished: the step stays finished once its job has passed its
+   * retention and is gone (`done:<step>` fields).
+   */
+  done: Map<string, JobView>;
   /** Why the owner canceled it; null unless DELETE asked. */
   cancel: string | null;
   /** Set once final. */
@@ -51,6 +57,8 @@ export interface WorkflowRecord {
 export interface StepNow {
   phase: 'waiting' | 'live' | 'done';
   view: JobView;
+  /** Finished, but its job (and so its result) is gone: past its retention. */
+  expired?: boolean;
 }
 
 export const iso = (ms: number) => new Date(ms).toISOString();
@@ -93,7 +101,9 @@ export async function readWorkflow(
   const fields = await guardRedis(redis, () => redis.hgetall(keys.workflow(id)));
   if (!fields.tenant || !fields.plan) return null;
   const marks = new Map<string, StepMark>();
+  const done = new Map<string, JobView>();
   for (const [field, value] of Object.entries(fields)) {
+    if (field.startsWith('done:')) done.set(field.slice('done:'.length), JSON.parse(value));
     if (!field.startsWith('step:')) continue;
     const mark =
       value === 'submitting' || value === 'submitted' ? value : (JSON.parse(value) as JobView);
@@ -106,6 +116,7 @@ export async function readWorkflow(
     onStepFailure: fields.onStepFailure === 'continue' ? 'continue' : 'cancel_rest',
     plan: JSON.parse(fields.plan) as Record<string, PlannedStep>,
     marks,
+    done,
     cancel: fields.cancel ?? null,
     state: (fields.state as WorkflowState | undefined) ?? null,
     finishedAt: fields.finishedAt ? Number(fields.finishedAt) : null,

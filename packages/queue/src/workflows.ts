@@ -5,7 +5,7 @@ import {
   type WorkflowState,
   type WorkflowView,
 } from '@offload/contract';
-import { fillResults, stepOrder } from '@offload/contract/workflow';
+import { fillResults, findResultRefs, stepOrder } from '@offload/contract/workflow';
 import { createRedis, guardRedis, type RedisClient, type RedisTarget } from './connection.ts';
 import { submitIdempotently } from './idempotency.ts';
 import type { Retention } from './job-options.ts';
@@ -184,6 +184,7 @@ export class Workflows {
       onStepFailure: request.onStepFailure,
       plan,
       marks: new Map(),
+      done: new Map(),
       cancel: null,
       state: null,
       finishedAt: null,
@@ -489,6 +490,14 @@ export class Workflows {
     const requests: SubmitRequest[] = [];
     for (const name of ready) {
       const step = record.plan[name] as PlannedStep;
+      const expired = findResultRefs(step.request.input).find((ref) => now.get(ref.step)?.expired);
+      if (expired) {
+        end(name, 'failed', {
+          code: 'invalid_input',
+          message: `The result of step "${expired.step}" is no longer kept: its job passed its retention before this step could start`,
+        });
+        continue;
+      }
       const filled = fillResults(step.request.input, (need) => now.get(need)?.view.result);
       if ('error' in filled) {
         end(name, 'failed', { code: 'invalid_input', message: filled.error });
@@ -500,13 +509,28 @@ export class Workflows {
     }
     const key = this.keys.workflow(id);
     const adding = ready.filter((name) => !ended.has(name));
-    if (ended.size > 0 || adding.length > 0) {
+    // Jobs seen finished for the first time: their step stays finished once the job is gone.
+    const seenDone = [...now].filter(
+      ([name, step]) =>
+        step.phase === 'done' &&
+        typeof record.marks.get(name) === 'string' &&
+        !ended.has(name) &&
+        !step.expired &&
+        !record.done.has(name),
+    );
+    if (ended.size > 0 || adding.length > 0 || seenDone.length > 0) {
       await guardRedis(this.redis, () =>
         this.redis.hset(key, {
           ...Object.fromEntries(
             [...ended].map(([name, view]) => [`step:${name}`, JSON.stringify(view)]),
           ),
           ...Object.fromEntries(adding.map((name) => [`step:${name}`, 'submitting'])),
+          ...Object.fromEntries(
+            seenDone.map(([name, step]) => [
+              `done:${name}`,
+              JSON.stringify({ ...step.view, result: null }),
+            ]),
+          ),
         }),
       );
     }
@@ -550,7 +574,7 @@ export class Workflows {
         ]),
       ),
     );
-    const marks = [...record.marks.values(), ...ended.values()]
+    const marks = [...record.marks.values(), ...ended.values(), ...record.done.values()]
       .filter((mark) => typeof mark === 'object')
       .reduce((sum, mark) => sum + Buffer.byteLength(JSON.stringify(mark)), 0);
     // Never more than it held while running, so the quota cannot refuse a workflow its end.
@@ -581,6 +605,8 @@ export class Workflows {
         if (typeof mark === 'object') return [name, { phase: 'done', view: mark }];
         const view = await this.jobs.getJobView(step.jobId, record.tenant);
         if (view) return [name, { phase: isFinal(view.state) ? 'done' : 'live', view }];
+        const done = record.done.get(name);
+        if (done) return [name, { phase: 'done', view: done, expired: true }];
         if (mark === 'submitting') return [name, { phase: 'waiting', view: waiting }];
         // Added, then gone before the workflow ended: an operator removed it.
         const gone: JobView = {
