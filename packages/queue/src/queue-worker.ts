@@ -7,7 +7,7 @@ import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
-import { nudgeWorkflow } from './workflows.ts';
+import { nudgeWorkflow } from './workflow-runner.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
 export interface RunningJob {
