@@ -19,10 +19,12 @@ import {
   SCHEDULES_PATH,
   TASKS_PATH,
   THROUGHPUT_PATH,
+  WORKFLOWS_PATH,
 } from './pages/layout.ts';
 import { schedulesPage } from './pages/schedules-page.ts';
 import { tasksPage } from './pages/tasks-page.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
+import { workflowsPage } from './pages/workflows-page.ts';
 import { selfContained } from './self-contained.ts';
 
 export interface DashboardDeps {
@@ -41,6 +43,9 @@ const PROBE_PATH = '/healthz';
 
 /** Schedules the Schedules page shows, the next to fire first: one page stays quick to read and render. */
 const SCHEDULES_SHOWN = 500;
+
+/** Running workflows the Workflows page shows, newest first: one page stays quick to read and render. */
+const WORKFLOWS_SHOWN = 100;
 
 /** Least time between two reads of the catalog for bull-board's queue list, ms. */
 const QUEUE_SYNC_MS = 1000;
@@ -67,6 +72,7 @@ export function createDashboard(deps: DashboardDeps) {
           { text: 'Fleet', url: FLEET_PATH },
           { text: 'Throughput', url: THROUGHPUT_PATH },
           { text: 'Schedules', url: SCHEDULES_PATH },
+          { text: 'Workflows', url: WORKFLOWS_PATH },
         ],
       },
     },
@@ -186,6 +192,29 @@ export function createDashboard(deps: DashboardDeps) {
         'schedule deleted from the dashboard',
       );
       return c.redirect(`${SCHEDULES_PATH}?${new URLSearchParams({ deleted: id })}`, 303);
+    })
+    .get(WORKFLOWS_PATH, async (c) => {
+      const { workflows, total } = await jobs.workflows.listRunning(WORKFLOWS_SHOWN);
+      const canceled = c.req.query('canceled');
+      return c.html(
+        workflowsPage({ workflows, total, now: Date.now(), open, ...(canceled && { canceled }) }),
+      );
+    })
+    .post(`${WORKFLOWS_PATH}/:id/cancel`, async (c) => {
+      const id = c.req.param('id');
+      const cancel = await jobs.workflows.cancel(id, null);
+      if (!cancel) throw new ApiError('not_found', `No workflow has the id ${id}`);
+      if (cancel.outcome === 'finished') {
+        throw new ApiError(
+          'workflow_finished',
+          `Workflow ${id} is already ${cancel.view.state}; nothing to cancel`,
+        );
+      }
+      logger.info(
+        { requestId: c.get('requestId'), workflowId: id },
+        'workflow canceled from the dashboard',
+      );
+      return c.redirect(`${WORKFLOWS_PATH}?${new URLSearchParams({ canceled: id })}`, 303);
     })
     .route(QUEUES_PATH, board.registerPlugin());
 

@@ -82,6 +82,7 @@ export {
   StorageQuotaExceededError,
 } from './tenant-jobs.ts';
 export {
+  type RunningWorkflow,
   WORKFLOW_RECHECK_MS,
   type WorkflowRequest,
   type WorkflowStep,

@@ -46,6 +46,22 @@ export interface StepJobs {
  * refused, and a process that died while advancing.
  */
 export const WORKFLOW_RECHECK_MS = 5000;
+/** A workflow not yet ended, as operators see it (the dashboard): counts, not steps. */
+export interface RunningWorkflow {
+  id: string;
+  tenant: string;
+  /** ms since epoch */
+  createdAt: number;
+  /** Steps in all (null for a record written before the count was kept). */
+  steps: number | null;
+  /** Steps whose job was added, or that ended without one. */
+  started: number;
+  /** Steps whose job an advance has seen finished. */
+  finished: number;
+  /** A cancel was asked and is being carried out. */
+  canceling: boolean;
+}
+
 /** Longest a create with an Idempotency-Key takes, ms: a repeat waits up to IDEMPOTENCY_WAIT_MS for the first. */
 const IDEMPOTENT_CREATE_WITHIN_MS = 5000;
 
@@ -113,6 +129,7 @@ export class Workflows {
         tenant: request.tenant,
         createdAt: String(createdAt),
         onStepFailure: request.onStepFailure,
+        steps: String(names.length),
         plan: planJson,
         ...Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitting'])),
       });
@@ -214,7 +231,8 @@ export class Workflows {
    */
   async cancel(
     id: string,
-    tenant: string,
+    /** null: an operator's cancel (the dashboard), whoever owns the workflow. */
+    tenant: string | null,
   ): Promise<{ outcome: 'canceled' | 'finished'; view: WorkflowView } | null> {
     const record = await this.read(id, tenant);
     if (!record) return null;
@@ -227,8 +245,44 @@ export class Workflows {
     );
     // Advanced here, so the answer shows every step canceled; an advance under way elsewhere is waited for.
     await waitForWorkflowLock(this.redis, this.keys, id, () => this.advance(id));
-    const view = (await this.get(id, tenant)) as WorkflowView;
+    const after = (await this.read(id, tenant)) as WorkflowRecord;
+    const view = workflowView(after, await this.stepsNow(after));
     return { outcome: view.state === 'completed' ? 'finished' : 'canceled', view };
+  }
+
+  /**
+   * Workflows not yet ended, every tenant's, for operators: at most `limit`,
+   * newest first, each from a few small fields and its record's field names
+   * (never its plan, which may be large), and how many there are in all.
+   */
+  async listRunning(limit: number): Promise<{ workflows: RunningWorkflow[]; total: number }> {
+    return guardRedis(this.redis, async () => {
+      const [ids, total] = await Promise.all([
+        this.redis.zrange(this.keys.workflowsDue, 0, limit - 1),
+        this.redis.zcard(this.keys.workflowsDue),
+      ]);
+      const found = await Promise.all(
+        ids.map(async (id): Promise<RunningWorkflow | null> => {
+          const key = this.keys.workflow(id);
+          const [[tenant, createdAt, steps, cancel], fields] = await Promise.all([
+            this.redis.hmget(key, 'tenant', 'createdAt', 'steps', 'cancel'),
+            this.redis.hkeys(key),
+          ]);
+          if (!tenant || !createdAt) return null;
+          return {
+            id,
+            tenant,
+            createdAt: Number(createdAt),
+            steps: steps ? Number(steps) : null,
+            started: fields.filter((field) => field.startsWith('step:')).length,
+            finished: fields.filter((field) => field.startsWith('done:')).length,
+            canceling: cancel !== null,
+          };
+        }),
+      );
+      const workflows = found.filter((workflow) => workflow !== null);
+      return { workflows: workflows.sort((a, b) => b.createdAt - a.createdAt), total };
+    });
   }
 
   /** How many workflows have not ended yet, every tenant's. */

@@ -9,6 +9,7 @@ export const TASKS_PATH = '/tasks';
 export const FLEET_PATH = '/fleet';
 export const THROUGHPUT_PATH = '/throughput';
 export const SCHEDULES_PATH = '/schedules';
+export const WORKFLOWS_PATH = '/workflows';
 
 const NAV = [
   { href: QUEUES_PATH, label: 'Queues' },
@@ -16,6 +17,7 @@ const NAV = [
   { href: FLEET_PATH, label: 'Fleet' },
   { href: THROUGHPUT_PATH, label: 'Throughput' },
   { href: SCHEDULES_PATH, label: 'Schedules' },
+  { href: WORKFLOWS_PATH, label: 'Workflows' },
 ];
 
 // Inline and small: the dashboard loads nothing from other origins.
