@@ -44,7 +44,7 @@ const PROBE_PATH = '/healthz';
 /** Schedules the Schedules page shows, the next to fire first: one page stays quick to read and render. */
 const SCHEDULES_SHOWN = 500;
 
-/** Running workflows the Workflows page shows, newest first: one page stays quick to read and render. */
+/** Running workflows the Workflows page shows at most: one page stays quick to read and render. */
 const WORKFLOWS_SHOWN = 100;
 
 /** Least time between two reads of the catalog for bull-board's queue list, ms. */

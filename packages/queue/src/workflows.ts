@@ -251,8 +251,8 @@ export class Workflows {
   }
 
   /**
-   * Workflows not yet ended, every tenant's, for operators: at most `limit`,
-   * newest first, each from a few small fields and its record's field names
+   * Workflows not yet ended, every tenant's, for operators: at most `limit`
+   * (the next to be looked at), newest first, each from a few small fields and its record's field names
    * (never its plan, which may be large), and how many there are in all.
    */
   async listRunning(limit: number): Promise<{ workflows: RunningWorkflow[]; total: number }> {

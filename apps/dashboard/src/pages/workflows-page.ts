@@ -3,7 +3,7 @@ import { html } from 'hono/html';
 import { duration, type Html, layout, WORKFLOWS_PATH } from './layout.ts';
 
 export function workflowsPage(options: {
-  /** The newest workflows not yet ended; `total` counts them all. */
+  /** Workflows not yet ended (at most the page's limit), newest first; `total` counts them all. */
   workflows: RunningWorkflow[];
   total: number;
   now: number;
@@ -14,7 +14,7 @@ export function workflowsPage(options: {
   const { workflows, now } = options;
   const body = html`<h1>Workflows</h1>
 ${options.canceled ? html`<div class="note" role="status">Canceled workflow <code>${options.canceled}</code>: its unfinished steps were stopped.</div>` : ''}
-<p class="muted">${options.total} workflow${options.total === 1 ? '' : 's'} running, every tenant's${options.total > workflows.length ? ` (the newest ${workflows.length} shown)` : ''} · refreshed every 5 s. Each step is a job: see it in Queues.</p>
+<p class="muted">${options.total} workflow${options.total === 1 ? '' : 's'} running, every tenant's${options.total > workflows.length ? ` (${workflows.length} of them shown)` : ''} · refreshed every 5 s. Each step is a job: see it in Queues.</p>
 <table id="workflows">
 <thead><tr><th>Workflow</th><th>Tenant</th><th>Started</th><th>Steps</th><th></th></tr></thead>
 <tbody>
