@@ -117,7 +117,7 @@ export const tasksRoute = createRoute({
 
 export const idempotencyKeyHeader = 'idempotency-key';
 
-/** What a submit, single or batch, may answer besides its success. */
+/** What a submit (a job, a batch, a workflow's first steps) may answer besides its success. */
 const submitProblems = problems(
   'malformed_json',
   'json_too_deep',
@@ -281,22 +281,8 @@ export const submitWorkflowRoute = createRoute({
       headers: z.object({ Location: z.string() }),
     },
     200: json(WorkflowView, 'The workflow an earlier request with this Idempotency-Key started'),
-    ...problems(
-      'malformed_json',
-      'json_too_deep',
-      'request_aborted',
-      'idempotency_conflict',
-      'payload_too_large',
-      'input_too_large',
-      'unsupported_media_type',
-      'validation_failed',
-      'unknown_task',
-      'queue_quota_exceeded',
-      'storage_quota_exceeded',
-      'redis_out_of_memory',
-      'redis_not_replicated',
-      ...v1Problems,
-    ),
+    // A workflow starts its first steps through the submit path: it may answer what a submit does.
+    ...submitProblems,
   },
 });
 
