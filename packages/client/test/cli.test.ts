@@ -142,19 +142,22 @@ describe('offload workflow', () => {
     const dir = mkdtempSync(join(tmpdir(), 'offload-workflow-'));
     try {
       const file = join(dir, 'workflow.json');
-      writeFileSync(
-        file,
-        JSON.stringify({
-          steps: {
-            count: { task: 'primes.count', input: { below: 100 } },
-            again: {
-              task: 'primes.count',
-              input: { below: { $result: 'count.count' } },
-              needs: ['count'],
+      // Two steps, the second taking `field` of the first's result.
+      const writeChain = (field: string) =>
+        writeFileSync(
+          file,
+          JSON.stringify({
+            steps: {
+              count: { task: 'primes.count', input: { below: 100 } },
+              again: {
+                task: 'primes.count',
+                input: { below: { $result: `count.${field}` } },
+                needs: ['count'],
+              },
             },
-          },
-        }),
-      );
+          }),
+        );
+      writeChain('count');
       const run = await offload(['workflow', 'run', file, '--wait']);
       expect(run.code).toBe(0);
       const [started, ended] = lines(run.stdout);
@@ -171,19 +174,7 @@ describe('offload workflow', () => {
       expect(JSON.parse(cancel.stderr)).toMatchObject({ code: 'workflow_finished' });
 
       // A step whose $result names a field the result lacks: the workflow fails, exit 1.
-      writeFileSync(
-        file,
-        JSON.stringify({
-          steps: {
-            count: { task: 'primes.count', input: { below: 100 } },
-            again: {
-              task: 'primes.count',
-              input: { below: { $result: 'count.nope' } },
-              needs: ['count'],
-            },
-          },
-        }),
-      );
+      writeChain('nope');
       const failed = await offload(['workflow', 'run', file, '--wait']);
       expect(failed.code).toBe(1);
       expect(lines(failed.stdout)[1]).toMatchObject({ state: 'failed' });
