@@ -130,9 +130,12 @@ export function isAlive(pid: number): boolean {
 }
 
 /** Resolves with the ms it took once `check` holds; rejects after `timeoutMs`. */
-export async function waitFor(check: () => boolean, timeoutMs: number): Promise<number> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+): Promise<number> {
   const started = Date.now();
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() - started > timeoutMs)
       throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 20));
