@@ -128,7 +128,8 @@ describe('a schedule every second', () => {
     // and the firings run from the first to the last before the delete: no gap.
     expect(jobs.map((job) => job.id).sort()).toEqual(made.map((f) => f.jobId).sort());
     expect(made.map((f) => f.k)).toEqual(range(1, made.length));
-    expect(jobs.length).toBeGreaterThanOrEqual(firings - 1);
+    // Each firing makes its job within a tick (200 ms) unless the machine is busy: two may be in flight.
+    expect(jobs.length).toBeGreaterThanOrEqual(firings - 2);
     expect(jobs.length).toBeLessThanOrEqual(firings);
 
     // The jobs ran, on the workers.
@@ -152,13 +153,18 @@ describe('a schedule every second', () => {
       workerProcess(prefix),
     ]);
     const schedule = await createSchedule(first[0].url);
-    await sleep(2 * EVERY_MS + 500);
+    await waitFor(async () => (await firingsOf(prefix, schedule)).length >= 2, 30_000);
     await Promise.all(first.map((p) => p.stop()));
     const downAt = Date.now();
     await sleep(2 * EVERY_MS + 500);
     const [api] = await Promise.all([apiProcess(prefix), workerProcess(prefix)]);
     const upAt = Date.now();
-    await sleep(3 * EVERY_MS + 500);
+    // Until the catch-up job and two firings at the cadence after it.
+    await waitFor(async () => {
+      const ks = (await firingsOf(prefix, schedule)).map((f) => f.k);
+      const jump = ks.findIndex((k, i) => i > 0 && k - (ks[i - 1] as number) > 1);
+      return jump > 0 && ks.length - jump >= 2;
+    }, 30_000);
     const { made, jobs } = await snapshot(prefix, api.url, schedule);
     expect(jobs.map((job) => job.id).sort()).toEqual(made.map((f) => f.jobId).sort());
     // Firings before the stop, each with its job; then one job for the earliest

@@ -112,7 +112,7 @@ describe('a workflow runs each step once the steps it needs have completed', () 
     );
   });
 
-  it('a step whose $result names a field the result lacks fails without running, and cancels the rest at once', async () => {
+  it('a step whose $result names a field the result lacks fails when it starts, without running its task, and cancels the rest at once', async () => {
     await worker();
     const started = await submit({
       steps: {
@@ -124,9 +124,10 @@ describe('a workflow runs each step once the steps it needs have completed', () 
     const done = await finished(started.id);
     expect(done.state).toBe('failed');
     expect(step(done, 'a').state).toBe('completed');
+    // Failed final at its first attempt: no retry can give the result another field.
     expect(step(done, 'b')).toMatchObject({
       state: 'failed',
-      startedAt: null,
+      attempts: { made: 1 },
       error: { code: 'invalid_input', message: expect.stringContaining('"nope"') },
     });
     expect(step(done, 'long').error?.message).toBe('Canceled: step "b" failed');
@@ -460,6 +461,127 @@ describe('a workflow’s record counts in its tenant’s storage quota', () => {
     console.log(
       `a workflow's record held ${whileRunning} bytes while running, ${afterEnd} once ended`,
     );
+  });
+});
+
+describe('results are passed by reference', () => {
+  it('a 20 kB result read by 10 steps is stored once: they fit a quota that 10 copies would not', async () => {
+    const limited = await startApi({
+      redis: target,
+      prefix,
+      registry,
+      workflows: true,
+      apiKeys: [ACME],
+      maxStoredBytesPerTenant: 100_000,
+    });
+    closing.push(() => limited.close());
+    const acme = client(limited.url, ACME.key);
+    await worker();
+    const readers = Array.from({ length: 10 }, (_, i) => `reader${i}`);
+    const started = (
+      await acme.call('POST', '/v1/workflows', {
+        steps: {
+          root: { task: 'test.bulky', input: { bytes: 20_000 } },
+          ...Object.fromEntries(
+            readers.map((name) => [
+              name,
+              { task: 'test.measure', input: { value: { $result: 'root.text' } }, needs: ['root'] },
+            ]),
+          ),
+        },
+      })
+    ).body as unknown as WorkflowView;
+    const deadline = Date.now() + 30_000;
+    let ended: WorkflowView;
+    do {
+      ended = (await acme.call('GET', `/v1/workflows/${started.id}`))
+        .body as unknown as WorkflowView;
+      await new Promise((r) => setTimeout(r, 50));
+    } while (ended.state === 'running' && Date.now() < deadline);
+    expect(ended.state).toBe('completed');
+    // Each reader got the whole 20,000-character string (20,002 bytes of JSON).
+    for (const name of readers) expect(step(ended, name).result).toEqual({ bytes: 20_002 });
+    const redis = createRedis(target, 'worker');
+    closing.push(async () => redis.disconnect());
+    const held = Number(await redis.hget(offloadKeys(prefix).tenantStored(ACME.tenant), 'total'));
+    console.log(
+      `a 20 kB result read by 10 steps: the tenant holds ${held} bytes in all (10 copies would be 200,020 more; quota 100,000)`,
+    );
+    expect(held).toBeLessThan(100_000);
+  });
+});
+
+describe('the traps of other workflow engines', () => {
+  it('a chord of 50 on 2 executors: the join holds no executor while it waits, and starts once all 50 are done', async () => {
+    await worker(2);
+    const header = Array.from({ length: 50 }, (_, i) => `part${i}`);
+    const started = await submit({
+      steps: {
+        ...Object.fromEntries(
+          header.map((name) => [name, { task: 'test.sleep', input: { ms: 20 } }]),
+        ),
+        join: {
+          task: 'test.measure',
+          input: { value: header.map((name) => ({ $result: `${name}.sleptMs` })) },
+          needs: header,
+        },
+      },
+    });
+    const done = await finished(started.id, 120_000);
+    expect(done.state).toBe('completed');
+    // The join read the 50 results: [20,20,…] is 151 bytes of JSON.
+    expect(step(done, 'join').result).toEqual({
+      bytes: JSON.stringify(header.map(() => 20)).length,
+    });
+    // At no moment did more steps run than the 2 executors: the waiting join took none.
+    const events = Object.values(done.steps).flatMap((job) => [
+      { at: ms(job.startedAt), delta: 1 },
+      { at: ms(job.finishedAt), delta: -1 },
+    ]);
+    events.sort((a, b) => a.at - b.at || a.delta - b.delta);
+    let running = 0;
+    let most = 0;
+    for (const { delta } of events) {
+      running += delta;
+      most = Math.max(most, running);
+    }
+    const lastPart = Math.max(...header.map((name) => ms(step(done, name).finishedAt)));
+    const joinGap = ms(step(done, 'join').startedAt) - lastPart;
+    console.log(
+      `chord of 50 on 2 executors: ${ms(done.finishedAt) - ms(done.createdAt)} ms in all, at most ${most} steps running at once, the join started ${joinGap} ms after the last part`,
+    );
+    expect(most).toBeLessThanOrEqual(2);
+    expect(joinGap).toBeGreaterThanOrEqual(0);
+  });
+
+  it('a step failing at its last attempt fails the workflow then, not before, and its dependents are canceled, not left waiting', async () => {
+    await worker();
+    const started = await submit({
+      steps: {
+        flaky: { task: 'test.throw', input: {}, options: { attempts: 3 } },
+        after: { task: 'test.echo', input: { value: 'never' }, needs: ['flaky'] },
+        beside: { task: 'test.sleep', input: { ms: 30_000 } },
+      },
+    });
+    const done = await finished(started.id);
+    expect(done.state).toBe('failed');
+    expect(step(done, 'flaky')).toMatchObject({
+      state: 'failed',
+      attempts: { made: 3, max: 3 },
+      error: { code: 'task_error' },
+    });
+    expect(step(done, 'after')).toMatchObject({
+      state: 'canceled',
+      startedAt: null,
+      error: { code: 'canceled', message: 'Canceled: step "flaky" failed' },
+    });
+    expect(step(done, 'beside').state).toBe('canceled');
+    const endGap = ms(done.finishedAt) - ms(step(done, 'flaky').finishedAt);
+    console.log(
+      `a step failing at its 3rd and last attempt: the workflow failed ${endGap} ms after it, its dependent and the running step canceled`,
+    );
+    expect(endGap).toBeGreaterThanOrEqual(0);
+    expect(endGap).toBeLessThan(WORKFLOW_RECHECK_MS);
   });
 });
 

@@ -91,6 +91,16 @@ export const testBulky = defineTask({
   run: (input) => ({ text: 'x'.repeat(input.bytes) }),
 });
 
+export const testMeasure = defineTask({
+  name: 'test.measure',
+  description: 'Returns the size of its `value` as JSON, bytes: a small result from a large input.',
+  queue: 'default',
+  input: z.strictObject({ value: z.unknown() }),
+  output: z.object({ bytes: z.number().int() }),
+  defaults,
+  run: (input) => ({ bytes: Buffer.byteLength(JSON.stringify(input.value)) }),
+});
+
 export const testLoop = defineTask({
   name: 'test.loop',
   description: 'Loops forever on the CPU.',
@@ -192,6 +202,7 @@ export const testTasks = [
   testSleep,
   testTicks,
   testBulky,
+  testMeasure,
   testLoop,
   testHang,
   testExit,

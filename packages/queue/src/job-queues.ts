@@ -42,6 +42,7 @@ import {
   type JobRecord,
   publicState,
   recordFromFields,
+  type StepResults,
   SUMMARY_FIELDS,
   toJobSummary,
   toJobView,
@@ -106,6 +107,8 @@ export interface SubmitRequest {
   fingerprint?: string;
   /** The workflow this job is a step of: its worker nudges it when the job ends. */
   workflow?: string;
+  /** Where the results its input's `$result` placeholders name are (see JobData.results). */
+  results?: StepResults;
 }
 
 export type CancelOutcome =
@@ -366,6 +369,7 @@ export class JobQueues implements StepJobs {
         timeoutMs: request.timeoutMs,
         ...(request.fingerprint && { fingerprint: request.fingerprint }),
         ...(request.workflow && { workflow: request.workflow }),
+        ...(request.results && { results: request.results }),
       } satisfies JobData,
       opts: {
         jobId: id,
@@ -576,6 +580,12 @@ export class JobQueues implements StepJobs {
   async getJobView(id: string, tenant: string): Promise<JobView | null> {
     const found = await this.read(id, tenant, { result: true });
     return found && withResult(found.summary, found.result);
+  }
+
+  /** getJobView without reading the result (`result` null): a result may be megabytes. */
+  async getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null> {
+    const found = await this.read(id, tenant, { result: false });
+    return found && withResult(found.summary, null);
   }
 
   /**

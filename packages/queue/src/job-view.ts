@@ -15,7 +15,16 @@ export interface JobData {
   fingerprint?: string;
   /** The workflow this job is a step of (see workflows.ts). */
   workflow?: string;
+  /**
+   * Step id → the job holding its result, for each step the input's
+   * `$result` placeholders name: read and filled in when the job starts
+   * (see step-input.ts), so a result is never copied into its dependents.
+   */
+  results?: StepResults;
 }
+
+/** Step id → where its result is: the job and its queue. */
+export type StepResults = Record<string, { queue: string; jobId: string }>;
 
 /**
  * BullMQ state names (as `Job.getState` answers) → public state. The one such

@@ -6,6 +6,7 @@ import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
 import type { JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
+import { stepInput } from './step-input.ts';
 import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
 import { nudgeWorkflow } from './workflow-runner.ts';
 
@@ -156,10 +157,10 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
         job.log(line).catch(() => {});
       },
     };
+    const attempt = async () =>
+      options.run({ ...running, input: await stepInput(redis, keys, job.data) });
     try {
-      const { result, bytes } = await options
-        .run(running)
-        .finally(() => fair(fairShare.ended(tenant, jobId)));
+      const { result, bytes } = await attempt().finally(() => fair(fairShare.ended(tenant, jobId)));
       const settled = settle(job, bytes, options.retention.completedMs).catch(() => true);
       // A result within the allowance is never refused, so BullMQ's end of the job need not wait
       // for the ledger: on one connection Redis still serves the settle first (a round trip less a

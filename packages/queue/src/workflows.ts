@@ -5,7 +5,7 @@ import {
   type WorkflowState,
   type WorkflowView,
 } from '@offload/contract';
-import { fillResults, findResultRefs, stepOrder } from '@offload/contract/workflow';
+import { findResultRefs, stepOrder } from '@offload/contract/workflow';
 import { guardRedis, type RedisClient, type RedisTarget } from './connection.ts';
 import { submitIdempotently } from './idempotency.ts';
 import type { Retention } from './job-options.ts';
@@ -36,6 +36,7 @@ export interface StepJobs {
   holdBytes(tenant: string, entry: string, bytes: number, until: number): Promise<void>;
   submitJobs(requests: readonly SubmitRequest[], ids: readonly string[]): Promise<JobView[]>;
   getJobView(id: string, tenant: string): Promise<JobView | null>;
+  getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null>;
   cancelJob(id: string, tenant: string, reason: string): Promise<CancelOutcome | null>;
 }
 
@@ -393,7 +394,7 @@ export class Workflows {
 
   /**
    * One step of the workflow's life, under its lock: ends the steps that can
-   * no longer run (canceled, or failed for a `$result` field missing), adds
+   * no longer run (canceled, or failed: a result it needs is gone), adds
    * the jobs of those whose needs have all completed, and records the
    * workflow's end once every step has ended.
    */
@@ -403,7 +404,8 @@ export class Workflows {
       await guardRedis(this.redis, () => this.redis.zrem(this.keys.workflowsDue, id));
       return;
     }
-    const now = await this.stepsNow(record);
+    // The results stay in their jobs: a step reads those it needs when it starts.
+    const now = await this.stepsNow(record, { results: false });
     const ended = new Map<string, JobView>();
     const end = (name: string, state: 'canceled' | 'failed', error: JobError) => {
       const step = now.get(name) as StepNow;
@@ -461,14 +463,15 @@ export class Workflows {
         });
         continue;
       }
-      const filled = fillResults(step.request.input, (need) => now.get(need)?.view.result);
-      if ('error' in filled) {
-        end(name, 'failed', { code: 'invalid_input', message: filled.error });
-        continue;
-      }
-      // The size was measured on the input with its placeholders: the queue measures the filled one.
-      const { inputBytes: _, ...request } = step.request;
-      requests.push({ ...request, input: filled.input });
+      // The input keeps its placeholders; the job carries where each named result is,
+      // and its worker fills them in when the step starts (step-input.ts).
+      const results = Object.fromEntries(
+        findResultRefs(step.request.input).map(({ step: need }) => {
+          const { request, jobId } = record.plan[need] as PlannedStep;
+          return [need, { queue: request.queue, jobId }];
+        }),
+      );
+      requests.push(Object.keys(results).length > 0 ? { ...step.request, results } : step.request);
     }
     const key = this.keys.workflow(id);
     const adding = ready.filter((name) => !ended.has(name));
@@ -516,7 +519,7 @@ export class Workflows {
         }
       }
     }
-    // A step ended here (a `$result` field missing, a need that failed) decides others:
+    // A step ended here (a result it needs gone, a need that failed) decides others:
     // cancel_rest's cancels, the steps that need it. Looked at again now, not at the next nudge.
     if (!stopAll && ended.size > 0) return this.advance(id);
     if ([...now.values()].some((step) => step.phase !== 'done')) return;
@@ -559,14 +562,19 @@ export class Workflows {
   }
 
   /** Every step as it is now: its job's view once added, else the view of a job yet to be added. */
-  private async stepsNow(record: WorkflowRecord): Promise<Map<string, StepNow>> {
+  private async stepsNow(
+    record: WorkflowRecord,
+    { results }: { results: boolean } = { results: true },
+  ): Promise<Map<string, StepNow>> {
     const entries = await Promise.all(
       Object.entries(record.plan).map(async ([name, step]): Promise<[string, StepNow]> => {
         const mark = record.marks.get(name);
         const { view: waiting } = waitingStep(record, name);
         if (mark === undefined) return [name, { phase: 'waiting', view: waiting }];
         if (typeof mark === 'object') return [name, { phase: 'done', view: mark }];
-        const view = await this.jobs.getJobView(step.jobId, record.tenant);
+        const view = results
+          ? await this.jobs.getJobView(step.jobId, record.tenant)
+          : await this.jobs.getJobViewWithoutResult(step.jobId, record.tenant);
         if (view) return [name, { phase: isFinal(view.state) ? 'done' : 'live', view }];
         const done = record.done.get(name);
         if (done) return [name, { phase: 'done', view: done, expired: true }];
