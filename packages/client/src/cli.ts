@@ -393,12 +393,12 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
     throw new UsageError('workflow takes run <file>, status <id>, wait <id> or cancel <id>');
   }
   const waitFor = (workflow: string | Workflow) =>
-    client.waitWorkflow(workflow, timeoutS === undefined ? {} : { timeoutMs: timeoutS * 1000 });
+    client.workflows.wait(workflow, timeoutS === undefined ? {} : { timeoutMs: timeoutS * 1000 });
   switch (action) {
     case 'run': {
       const [steps, options] = await readWorkflowFile(target);
       const key = flags['idempotency-key'];
-      const started = await client.submitWorkflow(steps, {
+      const started = await client.workflows.submit(steps, {
         ...options,
         ...(key !== undefined && { idempotencyKey: key }),
       });
@@ -409,7 +409,7 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
       return ended.state === 'completed' ? 0 : 1;
     }
     case 'status':
-      printWorkflow(await client.getWorkflow(target));
+      printWorkflow(await client.workflows.get(target));
       return 0;
     case 'wait': {
       const ended = await waitFor(target);
@@ -417,7 +417,7 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
       return ended.state === 'completed' ? 0 : 1;
     }
     case 'cancel':
-      printWorkflow(await client.cancelWorkflow(target));
+      printWorkflow(await client.workflows.cancel(target));
       return 0;
     default:
       throw new UsageError(`Unknown workflow command "${action}"`);
@@ -427,7 +427,7 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
 /** The body of a workflow file: steps and onStepFailure; anything else is a usage error, and nothing is sent. */
 async function readWorkflowFile(
   path: string,
-): Promise<Parameters<OffloadClient['submitWorkflow']>> {
+): Promise<Parameters<OffloadClient['workflows']['submit']>> {
   const text =
     path === '-'
       ? await new Response(Readable.toWeb(process.stdin) as ReadableStream).text()
@@ -449,7 +449,7 @@ async function readWorkflowFile(
   }
   // The server checks every step (tasks, inputs, needs); a wrong one answers 422 naming it.
   return [
-    steps as Parameters<OffloadClient['submitWorkflow']>[0],
+    steps as Parameters<OffloadClient['workflows']['submit']>[0],
     onStepFailure === undefined ? {} : { onStepFailure },
   ];
 }

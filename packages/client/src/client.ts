@@ -86,6 +86,66 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     },
   };
 
+  /**
+   * The caller's workflows: jobs (steps) that start once the steps they
+   * `needs` have completed, reading their results through `{ $result: 'step.field' }`.
+   *
+   * ```ts
+   * const flow = await offload.workflows.submit({ a: { task: 'primes.count', input: { below: 100 } } });
+   * const ended = await offload.workflows.wait(flow);
+   * ```
+   */
+  readonly workflows = {
+    /**
+     * Starts a workflow. An invalid step throws ProblemError 422 naming it
+     * (`steps.render.input.width`), and nothing starts.
+     */
+    submit: (
+      steps: Record<string, WorkflowStep<C>>,
+      options: {
+        onStepFailure?: StepFailurePolicy;
+        /** Makes retrying safe: the same key and steps answer the same workflow for 24 h. */
+        idempotencyKey?: string;
+      } = {},
+    ): Promise<Workflow> => {
+      const { idempotencyKey, ...rest } = options;
+      return this.json('POST', '/v1/workflows', {
+        body: { steps, ...rest },
+        headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
+      });
+    },
+    /** The workflow as it is now. */
+    get: (workflow: string | Workflow): Promise<Workflow> =>
+      this.json('GET', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`),
+    /**
+     * The workflow once it has ended, or as it stands after `timeoutMs`
+     * (default: no limit). Long-polls one of its unfinished jobs at a time and
+     * reads the workflow when that one ends, so nothing polls in between while
+     * a step is queued or running.
+     */
+    wait: async (
+      workflow: string | Workflow,
+      options: { timeoutMs?: number } = {},
+    ): Promise<Workflow> => {
+      const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
+      for (;;) {
+        const view = await this.workflows.get(workflow);
+        const left = deadline - Date.now();
+        if (view.state !== 'running' || left <= 0) return view;
+        const live = Object.values(view.steps).find(
+          (step) => !isFinal(step.state) && step.state !== 'blocked',
+        );
+        // No job to follow: the last step just ended (the workflow ends at its next advance, within
+        // ~100 ms) or a step waits for its tenant's quota. Look again shortly.
+        if (!live) await new Promise((resolve) => setTimeout(resolve, Math.min(left, 250)));
+        else await this.wait(live.id, { timeoutMs: left });
+      }
+    },
+    /** Cancels every unfinished step; answers the workflow, state `canceled`. A completed or failed one throws ProblemError 409. */
+    cancel: (workflow: string | Workflow): Promise<Workflow> =>
+      this.json('DELETE', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`),
+  };
+
   /** Queues a job: answered at once with its view (state `queued` or `delayed`). */
   async submit<N extends TaskName<C>>(
     task: N,
@@ -158,62 +218,6 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     }
     const search = query.size > 0 ? `?${query}` : '';
     return this.json('GET', `/v1/jobs${search}`);
-  }
-
-  /**
-   * Starts a workflow: each step's job is added once every step it `needs`
-   * has completed, with its input's `{ $result: 'step.field' }` filled from
-   * their results. An invalid step throws ProblemError 422 naming it
-   * (`steps.render.input.width`), and nothing starts.
-   */
-  async submitWorkflow(
-    steps: Record<string, WorkflowStep<C>>,
-    options: {
-      onStepFailure?: StepFailurePolicy;
-      /** Makes retrying safe: the same key and steps answer the same workflow for 24 h. */
-      idempotencyKey?: string;
-    } = {},
-  ): Promise<Workflow> {
-    const { idempotencyKey, ...rest } = options;
-    return this.json('POST', '/v1/workflows', {
-      body: { steps, ...rest },
-      headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
-    });
-  }
-
-  /** The workflow as it is now. */
-  async getWorkflow(workflow: string | Workflow): Promise<Workflow> {
-    return this.json('GET', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`);
-  }
-
-  /**
-   * The workflow once it has ended, or as it stands after `timeoutMs`
-   * (default: no limit). Long-polls one of its unfinished jobs at a time and
-   * reads the workflow when that one ends, so nothing polls in between while
-   * a step is queued or running.
-   */
-  async waitWorkflow(
-    workflow: string | Workflow,
-    options: { timeoutMs?: number } = {},
-  ): Promise<Workflow> {
-    const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
-    for (;;) {
-      const view = await this.getWorkflow(workflow);
-      const left = deadline - Date.now();
-      if (view.state !== 'running' || left <= 0) return view;
-      const live = Object.values(view.steps).find(
-        (step) => !isFinal(step.state) && step.state !== 'blocked',
-      );
-      // No job to follow: the last step just ended (the workflow ends at its next advance, within
-      // ~100 ms) or a step waits for its tenant's quota. Look again shortly.
-      if (!live) await new Promise((resolve) => setTimeout(resolve, Math.min(left, 250)));
-      else await this.wait(live.id, { timeoutMs: left });
-    }
-  }
-
-  /** Cancels every unfinished step; answers the workflow, state `canceled`. A completed or failed one throws ProblemError 409. */
-  async cancelWorkflow(workflow: string | Workflow): Promise<Workflow> {
-    return this.json('DELETE', `/v1/workflows/${encodeURIComponent(idOf(workflow))}`);
   }
 
   /** Every task the server runs, with the JSON Schema of its input and output. */

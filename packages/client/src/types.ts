@@ -107,7 +107,7 @@ export type WithResults<T> =
         ? { [K in keyof T]: WithResults<T[K]> }
         : T);
 
-/** One step of `submitWorkflow`: a job request, its input typed by its task, and the steps it needs. */
+/** One step of `workflows.submit`: a job request, its input typed by its task, and the steps it needs. */
 export type WorkflowStep<C extends TaskCatalog> = {
   [N in TaskName<C>]: {
     task: N;

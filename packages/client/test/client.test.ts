@@ -38,7 +38,7 @@ afterAll(async () => {
 
 describe('the typed client against a real API and worker', () => {
   it('starts a workflow whose inputs name earlier results, waits for it, and cancels another', async () => {
-    const started = await offload.submitWorkflow({
+    const started = await offload.workflows.submit({
       count: { task: 'primes.count', input: { below: 100 } },
       again: {
         task: 'primes.count',
@@ -47,24 +47,24 @@ describe('the typed client against a real API and worker', () => {
       },
     });
     expect(started.steps.again?.state).toBe('blocked');
-    const ended = await offload.waitWorkflow(started, { timeoutMs: 30_000 });
+    const ended = await offload.workflows.wait(started, { timeoutMs: 30_000 });
     expect(ended.state).toBe('completed');
     expect(ended.steps.again?.result).toEqual({ count: 9 });
-    expect((await offload.getWorkflow(started.id)).state).toBe('completed');
+    expect((await offload.workflows.get(started.id)).state).toBe('completed');
 
-    const long = await offload.submitWorkflow({
+    const long = await offload.workflows.submit({
       burn: { task: 'cpu.burn', input: { ms: 30_000 } },
       after: { task: 'cpu.burn', input: { ms: 10 }, needs: ['burn'] },
     });
-    expect((await offload.cancelWorkflow(long)).state).toBe('canceled');
+    expect((await offload.workflows.cancel(long)).state).toBe('canceled');
     const once = { count: { task: 'primes.count', input: { below: 10 } } } as const;
-    const first = await offload.submitWorkflow(once, { idempotencyKey: 'flow-1' });
-    expect((await offload.submitWorkflow(once, { idempotencyKey: 'flow-1' })).id).toBe(first.id);
-    await expect(offload.cancelWorkflow(started)).rejects.toMatchObject({
+    const first = await offload.workflows.submit(once, { idempotencyKey: 'flow-1' });
+    expect((await offload.workflows.submit(once, { idempotencyKey: 'flow-1' })).id).toBe(first.id);
+    await expect(offload.workflows.cancel(started)).rejects.toMatchObject({
       problem: { status: 409, code: 'workflow_finished' },
     });
     await expect(
-      offload.submitWorkflow({
+      offload.workflows.submit({
         // @ts-expect-error primes.count takes a number (or a $result), not a string
         count: { task: 'primes.count', input: { below: 'many' } },
       }),
