@@ -24,6 +24,7 @@ import {
 import { schedulesPage } from './pages/schedules-page.ts';
 import { tasksPage } from './pages/tasks-page.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
+import { workflowMissingPage, workflowPage, workflowPath } from './pages/workflow-page.ts';
 import { workflowsPage } from './pages/workflows-page.ts';
 import { selfContained } from './self-contained.ts';
 
@@ -194,11 +195,24 @@ export function createDashboard(deps: DashboardDeps) {
       return c.redirect(`${SCHEDULES_PATH}?${new URLSearchParams({ deleted: id })}`, 303);
     })
     .get(WORKFLOWS_PATH, async (c) => {
+      // The page's lookup form: any workflow by its id, running or ended.
+      const lookup = c.req.query('id')?.trim();
+      if (lookup) return c.redirect(workflowPath(lookup), 303);
       const { workflows, total } = await jobs.workflows.listRunning(WORKFLOWS_SHOWN);
       const canceled = c.req.query('canceled');
       return c.html(
         workflowsPage({ workflows, total, now: Date.now(), open, ...(canceled && { canceled }) }),
       );
+    })
+    .get(`${WORKFLOWS_PATH}/:id`, async (c) => {
+      const id = c.req.param('id');
+      const [workflow, catalog] = await Promise.all([
+        jobs.workflows.inspect(id),
+        jobs.readCatalog(),
+      ]);
+      if (!workflow) return c.html(workflowMissingPage({ id, open }), 404);
+      const queues = new Map(catalog.entries.map((entry) => [entry.name, entry.queue]));
+      return c.html(workflowPage({ workflow, queues, now: Date.now(), open }));
     })
     .post(`${WORKFLOWS_PATH}/:id/cancel`, async (c) => {
       const id = c.req.param('id');
@@ -214,6 +228,9 @@ export function createDashboard(deps: DashboardDeps) {
         { requestId: c.get('requestId'), workflowId: id },
         'workflow canceled from the dashboard',
       );
+      // From the workflow's own page: back to it, to see its steps canceled.
+      const { back } = await c.req.parseBody();
+      if (back === 'workflow') return c.redirect(workflowPath(id), 303);
       return c.redirect(`${WORKFLOWS_PATH}?${new URLSearchParams({ canceled: id })}`, 303);
     })
     .route(QUEUES_PATH, board.registerPlugin());

@@ -84,6 +84,7 @@ export {
 export {
   type RunningWorkflow,
   WORKFLOW_RECHECK_MS,
+  type WorkflowDetail,
   type WorkflowRequest,
   type WorkflowStep,
   Workflows,

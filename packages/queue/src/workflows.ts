@@ -2,6 +2,7 @@ import {
   isFinal,
   type JobError,
   type JobView,
+  type StepFailurePolicy,
   type WorkflowState,
   type WorkflowView,
 } from '@offload/contract';
@@ -61,6 +62,15 @@ export interface RunningWorkflow {
   finished: number;
   /** A cancel was asked and is being carried out. */
   canceling: boolean;
+}
+
+/** A workflow as operators see it (the dashboard): its view, and what the view leaves out. */
+export interface WorkflowDetail {
+  view: WorkflowView;
+  tenant: string;
+  onStepFailure: StepFailurePolicy;
+  /** Step id → the steps it needs. */
+  needs: Record<string, string[]>;
 }
 
 /** Longest a create with an Idempotency-Key takes, ms: a repeat waits up to IDEMPOTENCY_WAIT_MS for the first. */
@@ -284,6 +294,20 @@ export class Workflows {
       const workflows = found.filter((workflow) => workflow !== null);
       return { workflows: workflows.sort((a, b) => b.createdAt - a.createdAt), total };
     });
+  }
+
+  /** Any tenant's workflow, for operators, while its record lasts; null when there is none. */
+  async inspect(id: string): Promise<WorkflowDetail | null> {
+    const record = await this.read(id, null);
+    if (!record) return null;
+    return {
+      view: workflowView(record, await this.stepsNow(record)),
+      tenant: record.tenant,
+      onStepFailure: record.onStepFailure,
+      needs: Object.fromEntries(
+        Object.entries(record.plan).map(([name, step]) => [name, step.needs]),
+      ),
+    };
   }
 
   /** How many workflows have not ended yet, every tenant's. */

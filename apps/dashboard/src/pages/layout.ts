@@ -1,3 +1,4 @@
+import type { JobState } from '@offload/contract';
 import { html } from 'hono/html';
 import type { HtmlEscapedString } from 'hono/utils/html';
 
@@ -33,12 +34,17 @@ th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e4e7ec;vertical-
 .warn{background:#fff4d6;border:1px solid #f0c040;padding:8px 12px;margin-bottom:12px}
 .note{background:#e6f0ff;border:1px solid #5b8def;padding:8px 12px;margin-bottom:12px}
 button{cursor:pointer;border:1px solid #c33;background:#fff;color:#c33;border-radius:4px;padding:1px 8px}
+button.go{border-color:#5b8def;color:#2f5fc4}.lookup{margin-bottom:12px}
+table.facts{width:auto}tr.critical td:first-child{box-shadow:inset 3px 0 #1d2330}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{background:#fff;padding:8px;box-shadow:0 1px 2px #0001}
 .muted{color:#6b7385}code{font-size:12px}
 .flag{display:inline-block;white-space:nowrap;margin:2px 0;padding:1px 8px;border-radius:8px;font-size:12px;font-weight:600;background:#fff4d6;color:#7a5200;border:1px solid #f0c040}
 .flag.no-worker{background:#fde2e1;color:#a02820;border-color:#e8a09b}
 tr.mismatched td{background:#fffbeb}
 .versions{margin:0;padding:0;list-style:none}td.fit{width:1%;white-space:nowrap}
+.state{display:inline-block;padding:0 6px;border-radius:8px;font-size:12px;font-weight:600;background:#eef1f5;color:#4a5468}
+.state.running{background:#e6f0ff;color:#2f5fc4}.state.completed{background:#dff5e3;color:#17692b}
+.state.failed{background:#fde2e1;color:#a02820}.state.canceled{background:#e9eaee;color:#5a6070}
 `;
 
 export function layout(options: {
@@ -70,6 +76,15 @@ ${options.body}
 </body>
 </html>`;
 }
+
+/** A job's (or a workflow's) state as a badge; the CSS above colors each. */
+export const stateTag = (state: JobState) => html`<span class="state ${state}">${state}</span>`;
+
+/** bull-board's page of one job, when its queue is known. */
+export const jobLink = (queue: string | undefined, id: string) =>
+  queue
+    ? html`<a href="${QUEUES_PATH}/queue/${encodeURIComponent(queue)}/${encodeURIComponent(id)}"><code>${id}</code></a>`
+    : html`<code>${id}</code>`;
 
 /** 1234 ms → "1.2 s", 75000 → "1 min 15 s". */
 export function duration(ms: number): string {

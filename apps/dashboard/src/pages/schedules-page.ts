@@ -1,15 +1,9 @@
 import type { StoredSchedule } from '@offload/queue';
 import { html } from 'hono/html';
-import { duration, type Html, layout, QUEUES_PATH, SCHEDULES_PATH } from './layout.ts';
+import { duration, type Html, jobLink, layout, SCHEDULES_PATH } from './layout.ts';
 
 /** Latest jobs shown per schedule; the API's recentJobs holds more. */
 const JOBS_SHOWN = 5;
-
-/** bull-board's page of one job. */
-const jobLink = (queue: string | undefined, id: string) =>
-  queue
-    ? html`<a href="${QUEUES_PATH}/queue/${encodeURIComponent(queue)}/${encodeURIComponent(id)}"><code>${id}</code></a>`
-    : html`<code>${id}</code>`;
 
 export function schedulesPage(options: {
   /** The first schedules to fire; `total` counts them all. */

@@ -1,6 +1,7 @@
 import type { RunningWorkflow } from '@offload/queue';
 import { html } from 'hono/html';
 import { duration, type Html, layout, WORKFLOWS_PATH } from './layout.ts';
+import { workflowPath } from './workflow-page.ts';
 
 export function workflowsPage(options: {
   /** Workflows not yet ended (at most the page's limit), newest first; `total` counts them all. */
@@ -14,6 +15,7 @@ export function workflowsPage(options: {
   const { workflows, now } = options;
   const body = html`<h1>Workflows</h1>
 ${options.canceled ? html`<div class="note" role="status">Canceled workflow <code>${options.canceled}</code>: its unfinished steps were stopped.</div>` : ''}
+<form method="get" action="${WORKFLOWS_PATH}" role="search" class="lookup"><label>Any workflow, running or ended, by its id: <input name="id" required size="30"></label> <button type="submit" class="go">Open</button></form>
 <p class="muted">${options.total} workflow${options.total === 1 ? '' : 's'} running, every tenant's${options.total > workflows.length ? ` (${workflows.length} of them shown)` : ''} · refreshed every 5 s. Each step is a job: see it in Queues.</p>
 <table id="workflows">
 <thead><tr><th>Workflow</th><th>Tenant</th><th>Started</th><th>Steps</th><th></th></tr></thead>
@@ -21,7 +23,7 @@ ${options.canceled ? html`<div class="note" role="status">Canceled workflow <cod
 ${workflows.length === 0 ? html`<tr><td colspan="5" class="muted">No workflow running. Start one with <code>POST /v1/workflows</code>.</td></tr>` : ''}
 ${workflows.map(
   (workflow) => html`<tr data-workflow="${workflow.id}">
-<td><code>${workflow.id}</code></td>
+<td><a href="${workflowPath(workflow.id)}"><code>${workflow.id}</code></a></td>
 <td>${workflow.tenant}</td>
 <td>${new Date(workflow.createdAt).toISOString()}<br><span class="muted">${duration(Math.max(0, now - workflow.createdAt))} ago</span></td>
 <td>${workflow.steps ?? '?'} steps · ${workflow.started} started · ${workflow.finished} finished${workflow.canceling ? html` <span class="flag">canceling</span>` : ''}</td>
