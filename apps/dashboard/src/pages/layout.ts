@@ -36,6 +36,7 @@ th,td{text-align:left;padding:6px 10px;border-bottom:1px solid #e4e7ec;vertical-
 button{cursor:pointer;border:1px solid #c33;background:#fff;color:#c33;border-radius:4px;padding:1px 8px}
 button.go{border-color:#5b8def;color:#2f5fc4}.lookup{margin-bottom:12px}
 table.facts{width:auto}tr.critical td:first-child{box-shadow:inset 3px 0 #1d2330}
+#steps td:is(:nth-child(1),:nth-child(6),:nth-child(7)){white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:16px}.chart{background:#fff;padding:8px;box-shadow:0 1px 2px #0001}
 .muted{color:#6b7385}code{font-size:12px}
 .flag{display:inline-block;white-space:nowrap;margin:2px 0;padding:1px 8px;border-radius:8px;font-size:12px;font-weight:600;background:#fff4d6;color:#7a5200;border:1px solid #f0c040}

@@ -135,7 +135,7 @@ export function workflowPage(options: {
 </table>
 ${running ? html`<form method="post" action="${workflowPath(view.id)}/cancel"><input type="hidden" name="back" value="workflow"><button type="submit" aria-label="Cancel workflow ${view.id}">Cancel workflow</button></form>` : ''}
 <h2>Steps</h2>
-<p class="muted">${order.length} step${order.length === 1 ? '' : 's'}, each after the steps it needs · started: from the workflow's creation${running ? ' · refreshed every 5 s' : ''}.</p>
+<p class="muted">${order.length} step${order.length === 1 ? '' : 's'}, each after the steps it needs · started: from the workflow's creation · marked on the left: the critical path${running ? ' · refreshed every 5 s' : ''}.</p>
 <table id="steps">
 <thead><tr><th>Step</th><th>Task</th><th>State</th><th>Needs</th><th>Attempts</th><th>Started</th><th>Duration</th><th>Error</th><th>Job</th></tr></thead>
 <tbody>
