@@ -55,7 +55,11 @@ export const streamFanout: Benchmark = {
     const worker = await stack.startWorker({ prefix, concurrency: 1 });
     const streamer = new HttpClient(api.url, 64, { authorization: `Bearer ${STREAMER.key}` });
     const other = new HttpClient(api.url, 64, { authorization: `Bearer ${OTHER.key}` });
-    const queue = new Queue('default', { connection: stack.redis, prefix });
+    // Offload's queue under its hash-tagged BullMQ prefix (keys.ts), where the API adds the job.
+    const queue = new Queue('default', {
+      connection: stack.redis,
+      prefix: offloadKeys(prefix).queuePrefix('default'),
+    });
     const probe = await other.json<{ id: string }>('POST', '/v1/jobs', {
       task: 'cpu.burn',
       input: { ms: 0 },
@@ -87,7 +91,10 @@ export const streamFanout: Benchmark = {
       const eventsKey = offloadKeys(prefix).bullKey('default', 'events');
       const [lastEvent] = await stack.redis.xrevrange(eventsKey, '+', '-', 'COUNT', 1);
       const before = await commandsProcessed(stack);
-      await (await queue.getJob(job.id))?.promote();
+      const delayed = await queue.getJob(job.id);
+      if (!delayed)
+        throw new Error(`job ${job.id} is not in BullMQ's queue ${queue.qualifiedName}`);
+      await delayed.promote();
       const get = load
         ? openLoop({
             client: other,
