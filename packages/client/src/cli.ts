@@ -392,8 +392,31 @@ async function workflowCommand(args: string[], timeoutS: number | undefined): Pr
   if (target === undefined || args.length > 2) {
     throw new UsageError('workflow takes run <file>, status <id>, wait <id> or cancel <id>');
   }
-  const waitFor = (workflow: string | Workflow) =>
-    client.workflows.wait(workflow, timeoutS === undefined ? {} : { timeoutMs: timeoutS * 1000 });
+  /** Follows the workflow to its end, printing each step's change of state since `workflow` (or its first view). */
+  const waitFor = (workflow: string | Workflow) => {
+    const seen = new Map<string, string>(
+      typeof workflow === 'string'
+        ? []
+        : Object.entries(workflow.steps).map(([step, job]) => [step, job.state]),
+    );
+    return client.workflows.wait(workflow, {
+      ...(timeoutS !== undefined && { timeoutMs: timeoutS * 1000 }),
+      onUpdate: (view) => {
+        for (const [step, job] of Object.entries(view.steps)) {
+          if (seen.get(step) === job.state) continue;
+          const first = !seen.has(step);
+          seen.set(step, job.state);
+          // States known before were printed with the workflow (or are about to be).
+          if (first) continue;
+          if (!pretty) jsonLine({ event: 'step', step, job });
+          else
+            process.stdout.write(
+              `  ${step.padEnd(16)} ${job.state.padEnd(9)} ${stepOutcome(job)}\n`,
+            );
+        }
+      },
+    });
+  };
   switch (action) {
     case 'run': {
       const [steps, options] = await readWorkflowFile(target);
@@ -462,11 +485,19 @@ function printWorkflow(workflow: Workflow): void {
   }
   process.stdout.write(`${workflow.id}  ${workflow.state}\n`);
   for (const [name, job] of Object.entries(workflow.steps)) {
-    const outcome = job.error ? `${job.error.code}: ${job.error.message}` : '';
     process.stdout.write(
-      `  ${name.padEnd(16)} ${job.id}  ${job.task.padEnd(18)} ${job.state.padEnd(9)} ${outcome}\n`,
+      `  ${name.padEnd(16)} ${job.id}  ${job.task.padEnd(18)} ${job.state.padEnd(9)} ${stepOutcome(job)}\n`,
     );
   }
+}
+
+/** A step's error, or how long it ran once finished. */
+function stepOutcome(job: Job): string {
+  if (job.error) return `${job.error.code}: ${job.error.message}`;
+  if (job.startedAt && job.finishedAt) {
+    return `${Date.parse(job.finishedAt) - Date.parse(job.startedAt)} ms`;
+  }
+  return '';
 }
 
 try {

@@ -125,11 +125,16 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
      */
     wait: async (
       workflow: string | Workflow,
-      options: { timeoutMs?: number } = {},
+      options: {
+        timeoutMs?: number;
+        /** Called with each view read on the way: after each step's job ends, at least. */
+        onUpdate?: (view: Workflow) => void;
+      } = {},
     ): Promise<Workflow> => {
       const deadline = Date.now() + (options.timeoutMs ?? Number.POSITIVE_INFINITY);
       for (;;) {
         const view = await this.workflows.get(workflow);
+        options.onUpdate?.(view);
         const left = deadline - Date.now();
         if (view.state !== 'running' || left <= 0) return view;
         const live = Object.values(view.steps).find(

@@ -160,12 +160,24 @@ describe('offload workflow', () => {
       writeChain('count');
       const run = await offload(['workflow', 'run', file, '--wait']);
       expect(run.code).toBe(0);
-      const [started, ended] = lines(run.stdout);
+      const printed = lines(run.stdout);
+      const [started, ended] = [printed[0], printed.at(-1)];
       expect(started).toMatchObject({ state: 'running', steps: { again: { state: 'blocked' } } });
       expect(ended).toMatchObject({
         state: 'completed',
         steps: { again: { result: { count: 9 } } },
       });
+      // On the way, each step's change of state, in order: `again` completes after `count`.
+      const changes = printed
+        .slice(1, -1)
+        .map((line) => [line.step, line.job.state] as [string, string]);
+      expect(changes.every(([, state]) => state !== 'blocked')).toBe(true);
+      expect(
+        changes.findIndex(([step, state]) => step === 'again' && state === 'completed'),
+      ).toBeGreaterThan(
+        changes.findIndex(([step, state]) => step === 'count' && state === 'completed'),
+      );
+      expect(changes.at(-1)).toEqual(['again', 'completed']);
 
       const status = await offload(['workflow', 'status', started.id]);
       expect(lines(status.stdout)[0]).toMatchObject({ id: started.id, state: 'completed' });
@@ -177,7 +189,7 @@ describe('offload workflow', () => {
       writeChain('nope');
       const failed = await offload(['workflow', 'run', file, '--wait']);
       expect(failed.code).toBe(1);
-      expect(lines(failed.stdout)[1]).toMatchObject({ state: 'failed' });
+      expect(lines(failed.stdout).at(-1)).toMatchObject({ state: 'failed' });
 
       writeFileSync(file, '{"steps": ');
       const bad = await offload(['workflow', 'run', file]);
