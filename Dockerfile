@@ -23,6 +23,7 @@ COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 COPY examples/markdown-tasks/package.json examples/markdown-tasks/
+COPY examples/thumbnails/package.json examples/thumbnails/
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json turbo.json ./
 COPY scripts scripts
@@ -47,9 +48,10 @@ COPY packages/problem/package.json packages/problem/
 COPY packages/queue/package.json packages/queue/
 COPY packages/tasks/package.json packages/tasks/
 COPY examples/markdown-tasks/package.json examples/markdown-tasks/
+COPY examples/thumbnails/package.json examples/thumbnails/
 # The production dependencies of the three apps this image runs, and of the
 # workspace packages they use; not those of the client's CLI (tsx, esbuild)
-# or of the examples (marked): an image built FROM this one installs its task
+# or of the examples (marked, tar): an image built FROM this one installs its task
 # project's own. Every manifest is still copied above, so that the lockfile
 # matches them and npm ci installs exactly what it records.
 # typescript (23 MB) is removed after: valibot (under @bull-board/api) names it
