@@ -11,6 +11,7 @@ const CLUSTER_TESTS = [
   'packages/queue/test/**/*.test.ts',
   'apps/api/test/**/*.test.ts',
   'tests/e2e/jobs.test.ts',
+  'tests/e2e/binary-results.test.ts',
   'tests/e2e/workflows.test.ts',
   'tests/e2e/schedules.test.ts',
   'tests/faults/workers.test.ts',

@@ -45,7 +45,12 @@ describe('the production bundles', () => {
     const job = await http.submit('image.mandelbrot', { width: 64, height: 48 });
     const done = await http.get(job.id, 30);
     expect(done.state).toBe('completed');
-    const png = Buffer.from((done.result as { pngBase64: string }).pngBase64, 'base64');
+    // The bundled executor thread hands the PNG over as bytes; the API serves them from the blob store.
+    const res = await fetch(`http://127.0.0.1:${port}/v1/jobs/${job.id}/result`, {
+      headers: { authorization: `Bearer ${apiKey}` },
+    });
+    expect(res.headers.get('content-type')).toBe('image/png');
+    const png = Buffer.from(await res.arrayBuffer());
     expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
     const python = await http.submit('py.echo', { value: 'bundled' });
     expect(await http.get(python.id, 30)).toMatchObject({

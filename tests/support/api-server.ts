@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import {
   createRedis,
+  FileBlobStore,
   isRedisUnavailable,
   JobQueues,
   offloadKeys,
@@ -76,6 +77,8 @@ export async function startApi(options: {
   /** Default: a silent logger. */
   logger?: AppDeps['logger'];
   retention?: Retention;
+  /** BLOB_DIR; default its default (.data/blobs from the repository root, as worker processes find it). */
+  blobDir?: string;
   /** Default: API_MAX_STREAMS_PER_TENANT, API_MAX_STREAMS and API_STREAM_MAX_S's defaults. */
   streams?: Partial<AppDeps['streams']>;
   /** Advance workflows, as apps/api/src/index.ts does; default false (its polling would count in other tests' Redis commands). */
@@ -93,6 +96,7 @@ export async function startApi(options: {
     minReplicasAck: options.minReplicasAck ?? 0,
     maxStoredBytesPerTenant: options.maxStoredBytesPerTenant ?? 0,
     ...(options.retention && { retention: options.retention }),
+    ...(options.blobDir && { blobs: new FileBlobStore(options.blobDir) }),
   });
   const catalog = new TaskCatalog(jobs, pino({ level: 'silent' })).start();
   if (options.workflows) {

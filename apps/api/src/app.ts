@@ -21,6 +21,7 @@ import type { z } from 'zod';
 import { type ApiKey, type AppEnv, apiKeyAuth } from './auth.ts';
 import { docs } from './docs.ts';
 import { streamJobEvents } from './job-events.ts';
+import { jobResultRoute, serveJobResult } from './job-result.ts';
 import { jsonBody } from './json-body.ts';
 import { createApiMetrics } from './metrics.ts';
 import { missingJobError } from './missing-job.ts';
@@ -231,6 +232,9 @@ export function createApp(deps: AppDeps) {
         release();
       }
     })
+    .openapi(jobResultRoute, (c) =>
+      serveJobResult(c, jobs, c.req.valid('param').id, c.get('caller').tenant),
+    )
     .openapi(jobEventsRoute, (c) =>
       streamJobEvents(c, jobs, c.req.valid('param').id, c.get('caller').tenant, {
         slots: streamSlots,

@@ -1,5 +1,6 @@
 import { serve } from '@hono/node-server';
 import {
+  FileBlobStore,
   isRedisUnavailable,
   JobQueues,
   LOG_REDACT,
@@ -21,6 +22,7 @@ const jobs = JobQueues.create({
   minReplicasAck: env.REDIS_MIN_REPLICAS_ACK,
   maxStoredBytesPerTenant: env.API_MAX_STORED_BYTES_PER_TENANT,
   retention: retentionFrom(env),
+  blobs: new FileBlobStore(env.BLOB_DIR),
   onRedisProblem: (problem) =>
     logger.error(`${problem} Until then /readyz answers 503 and submits are refused.`),
 });

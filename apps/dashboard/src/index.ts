@@ -1,5 +1,11 @@
 import { serve } from '@hono/node-server';
-import { JobQueues, LOG_REDACT, redisTargetFrom, retentionFrom } from '@offload/queue';
+import {
+  FileBlobStore,
+  JobQueues,
+  LOG_REDACT,
+  redisTargetFrom,
+  retentionFrom,
+} from '@offload/queue';
 import { pino } from 'pino';
 import { createDashboard } from './app.ts';
 import { loadDashboardEnv } from './env.ts';
@@ -28,6 +34,7 @@ const jobs = JobQueues.create({
   redis: redisTargetFrom(env),
   prefix: env.OFFLOAD_PREFIX,
   retention: retentionFrom(env),
+  blobs: new FileBlobStore(env.BLOB_DIR),
 });
 const app = createDashboard({
   jobs,

@@ -47,9 +47,9 @@ const schema = z.object({
    */
   WORKER_EXECUTOR_MEMORY_MB: z.coerce.number().int().min(16).default(2048),
   /**
-   * Largest result a job may return, bytes of its JSON (16 MiB); a larger one fails the
-   * job with `result_too_large`, not retried. A 4096 × 4096 image.mandelbrot (18–47 MB
-   * of base64) is over it: raise this, or render smaller images.
+   * Largest result a job may return, bytes of its JSON or of a binary result (16 MiB);
+   * a larger one fails the job with `result_too_large`, not retried, and leaves no blob.
+   * A 4096 × 4096 image.mandelbrot PNG (13–35 MB) is over it: raise this, or render smaller images.
    */
   WORKER_MAX_RESULT_BYTES: z.coerce
     .number()

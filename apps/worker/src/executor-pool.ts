@@ -24,6 +24,8 @@ export interface ExecutorPoolOptions {
 export interface ExecutionResult {
   result: unknown;
   bytes: number;
+  /** Bytes the task returned instead of JSON (`bytes` is their length; `result` is null). */
+  binary?: { data: Uint8Array; contentType: string };
 }
 
 export interface Execution {
@@ -216,11 +218,14 @@ export class ExecutorPool {
           executor,
           new ExecutionError(
             'result_too_large',
-            `The result is ${message.bytes} bytes of JSON; results are limited to ${max} (WORKER_MAX_RESULT_BYTES)`,
+            `The result is ${message.bytes} bytes${message.binary ? '' : ' of JSON'}; results are limited to ${max} (WORKER_MAX_RESULT_BYTES)`,
             true,
           ),
         );
-      } else this.settle(executor, null, { result: message.result, bytes: message.bytes });
+      } else {
+        const { result, bytes, binary } = message;
+        this.settle(executor, null, { result, bytes, ...(binary && { binary }) });
+      }
       this.release(executor);
     } else if (message.type === 'failed') {
       const code = message.code ?? 'task_error';

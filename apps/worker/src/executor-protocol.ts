@@ -43,8 +43,17 @@ export type FromExecutor =
   | { type: 'ready' }
   | { type: 'progress'; value: number | object }
   | { type: 'log'; line: string }
-  /** `bytes`: the size of the result's JSON (UTF-8), measured by the executor, off the main thread. */
-  | { type: 'done'; result: unknown; bytes: number }
+  /**
+   * `bytes`: the size of the result's JSON (UTF-8), measured by the executor,
+   * off the main thread; for a binary result (`binary`, then `result` is
+   * null), the length of its bytes, whose memory a thread transfers.
+   */
+  | {
+      type: 'done';
+      result: unknown;
+      bytes: number;
+      binary?: { data: Uint8Array<ArrayBuffer>; contentType: string };
+    }
   /** `final`: no retry can help (unknown task, invalid input or output). */
   | {
       type: 'failed';

@@ -1,5 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { createRegistry, type TaskProgress } from '@offload/tasks';
+import {
+  type BinaryResult,
+  createRegistry,
+  isBinaryResult,
+  type TaskProgress,
+} from '@offload/tasks';
 import type { ExecutorData, FromExecutor, ToExecutor } from './executor-protocol.ts';
 import { loadTaskModules } from './task-modules.ts';
 
@@ -16,7 +21,11 @@ if (!port) throw new Error('executor-thread.ts runs only as a worker thread');
 const { taskModules, cwd } = workerData as ExecutorData;
 const registry = createRegistry(await loadTaskModules(taskModules, cwd));
 
-const send = (message: FromExecutor) => port.postMessage(message);
+const send = (message: FromExecutor) => {
+  // A binary result's memory moves to the main thread rather than being copied.
+  const transfer = message.type === 'done' && message.binary ? [message.binary.data.buffer] : [];
+  port.postMessage(message, transfer);
+};
 let abort: AbortController | null = null;
 
 function describe(err: unknown): string {
@@ -62,6 +71,7 @@ async function run(jobId: string, taskName: string, rawInput: unknown): Promise<
         final: true,
       };
     }
+    if (isBinaryResult(output.data)) return binaryDone(output.data);
     // Measured here, in the executor's thread: the worker's main thread only compares.
     return {
       type: 'done',
@@ -73,6 +83,21 @@ async function run(jobId: string, taskName: string, rawInput: unknown): Promise<
   } finally {
     abort = null;
   }
+}
+
+/**
+ * A binary result's bytes in an ArrayBuffer of their own, to be transferred
+ * (no copy, no JSON). A view on part of a larger buffer (a Buffer from Node's
+ * pool, a slice) is copied first: transferring its buffer would move memory
+ * the task may still use, and Node refuses to move its pool.
+ */
+function binaryDone(result: BinaryResult): FromExecutor {
+  const { data, contentType } = result;
+  const { buffer } = data;
+  const whole =
+    buffer instanceof ArrayBuffer && data.byteOffset === 0 && data.byteLength === buffer.byteLength;
+  const own = whole ? new Uint8Array(buffer) : new Uint8Array(data);
+  return { type: 'done', result: null, bytes: own.byteLength, binary: { data: own, contentType } };
 }
 
 port.on('message', (message: ToExecutor) => {

@@ -2,6 +2,7 @@ import { setPriority } from 'node:os';
 import {
   createRedis,
   evictionProblem,
+  FileBlobStore,
   LOG_REDACT,
   offloadKeys,
   type RedisTarget,
@@ -117,6 +118,7 @@ export async function runWorkerProcess(): Promise<void> {
     logger,
     shutdownGraceMs: env.WORKER_SHUTDOWN_GRACE_MS,
     retention: retentionFrom(env),
+    blobs: new FileBlobStore(env.BLOB_DIR),
     maxRunningPerTenant: env.MAX_RUNNING_PER_TENANT,
     onAttemptEnd: metrics.attemptEnded,
   });

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import type { CatalogEntry } from '@offload/contract';
 import {
   type AttemptOutcome,
+  type BlobStore,
   CancelListener,
   type FinishedAttempt,
   HandBack,
@@ -40,6 +41,8 @@ export interface WorkerDeps {
   shutdownGraceMs: number;
   /** How long finished jobs are kept before this worker sweeps them (JOB_RETENTION_*). */
   retention: Retention;
+  /** Where binary results go (BLOB_DIR); this worker also deletes those whose retention has ended. */
+  blobs: BlobStore;
   /** Most jobs of one tenant running on a queue at once, fleet-wide (MAX_RUNNING_PER_TENANT); 0 = no limit. */
   maxRunningPerTenant: number;
   /** Told when an attempt ends, for metrics; also recorded in the dashboard's history. */
@@ -58,6 +61,8 @@ export interface OffloadWorker {
 const BEAT_ON_CHANGE_MS = 250;
 /** How long a job this worker must not run waits before it is offered again, ms (see runnerFor). */
 const HAND_BACK_DELAY_MS = 250;
+/** How often this worker deletes binary results past retention, ms (more often when retention is shorter). */
+const BLOB_SWEEP_EVERY_MS = 60 * 1000;
 /** How old the fleet this worker decides hand-backs with may be, ms. */
 const FLEET_FRESH_MS = 1000;
 
@@ -199,6 +204,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       maxRunningPerTenant: deps.maxRunningPerTenant,
       concurrency: pool.size,
       run: runnerFor(queue),
+      blobs: deps.blobs,
       onError,
     }),
   );
@@ -253,6 +259,17 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
     }, wait);
   }
 
+  /** Binary results past their job's retention; every worker sweeps, a blob gone already is no error. */
+  const blobSweep = setInterval(
+    () => {
+      deps.blobs
+        .deleteExpired(Date.now())
+        .catch((err: Error) => logger.warn({ err: err.message }, 'expired blobs not deleted'));
+    },
+    Math.min(BLOB_SWEEP_EVERY_MS, deps.retention.completedMs),
+  );
+  blobSweep.unref();
+
   logger.info({ workerId: id, queues: deps.queues, concurrency: pool.size }, 'worker ready');
 
   return {
@@ -268,6 +285,7 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
       await Promise.all(workers.map((worker) => worker.close()));
       clearTimeout(grace);
       clearInterval(heartbeat);
+      clearInterval(blobSweep);
       if (changeBeat) clearTimeout(changeBeat);
       cancels.close();
       await pool.close();

@@ -11,7 +11,8 @@ import type {
   WorkflowState,
   WorkflowView,
 } from '@offload/contract';
-import type { TaskDefinition } from '@offload/tasks';
+import type { BinaryResult } from '@offload/contract/binary-result';
+import type { BinaryResult as ReturnedBytes, TaskDefinition } from '@offload/tasks';
 import type { z } from 'zod';
 
 /**
@@ -41,10 +42,14 @@ type TaskNamed<C extends TaskCatalog, N extends string> = Extract<TasksOf<C>, { 
 export type TaskInput<C extends TaskCatalog, N extends TaskName<C>> = z.input<
   TaskNamed<C, N>['input']
 >;
-/** What a completed job of task N holds in `result`. */
-export type TaskOutput<C extends TaskCatalog, N extends TaskName<C>> = z.output<
-  TaskNamed<C, N>['output']
+/**
+ * What a completed job of task N holds in `result`: for a task that returns
+ * bytes, their descriptor (`result(id)` fetches the bytes).
+ */
+export type TaskOutput<C extends TaskCatalog, N extends TaskName<C>> = WireOutput<
+  z.output<TaskNamed<C, N>['output']>
 >;
+type WireOutput<T> = T extends ReturnedBytes ? BinaryResult : T;
 
 /** A job's view (DESIGN.md §3) whose `result` has the type of its task's output. */
 export type Job<Output = unknown> = Omit<JobView, 'result'> & { result: Output | null };

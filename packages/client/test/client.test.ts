@@ -262,7 +262,8 @@ async function typeChecks(client: OffloadClient) {
   const image = await client.submit('image.mandelbrot', { width: 64, height: 64 });
   // @ts-expect-error a mandelbrot result has no `count`
   image.result?.count;
-  const width: number | undefined = image.result?.width;
-  return width;
+  // A binary result's descriptor: the bytes are fetched with result(id).
+  const size: number | undefined = image.result?.size;
+  return size;
 }
 void typeChecks;

@@ -238,6 +238,8 @@ export const ERROR_STATUS = {
   not_found: 404,
   gone: 410,
   job_finished: 409,
+  job_not_finished: 409,
+  job_has_no_result: 409,
   workflow_finished: 409,
   idempotency_conflict: 409,
   payload_too_large: 413,

@@ -12,6 +12,8 @@ const TITLES: Record<ErrorCode, string> = {
   not_found: 'Not found',
   gone: 'Gone',
   job_finished: 'Job already finished',
+  job_not_finished: 'Job not finished',
+  job_has_no_result: 'Job ended without a result',
   workflow_finished: 'Workflow already finished',
   idempotency_conflict: 'Idempotency-Key reused',
   payload_too_large: 'Request body too large',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_BLOB_DIR } from './blob-store.ts';
 import type { RedisTarget } from './connection.ts';
 import type { Retention } from './job-options.ts';
 
@@ -56,6 +57,12 @@ export const sharedEnvShape = {
     .int()
     .min(1)
     .default(7 * 24 * 60 * 60),
+  /**
+   * Folder of the filesystem blob store (binary results), relative to the
+   * working directory or absolute. API, workers and dashboard must see the
+   * same folder: on different machines, a shared volume.
+   */
+  BLOB_DIR: z.string().min(1).default(DEFAULT_BLOB_DIR),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
 };

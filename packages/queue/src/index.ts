@@ -1,3 +1,11 @@
+export { type BinaryOutput, type BlobRecord, blobResponse } from './binary-results.ts';
+export {
+  type BlobStore,
+  blobExpiry,
+  blobKey,
+  DEFAULT_BLOB_DIR,
+  FileBlobStore,
+} from './blob-store.ts';
 export { CancelListener } from './cancel-listener.ts';
 export {
   type CatalogSnapshot,

@@ -7,6 +7,8 @@ import {
   MAX_DELAY_MS,
 } from '@offload/contract';
 import { type Job, Queue } from 'bullmq';
+import { type BlobRecord, readBlobRecord } from './binary-results.ts';
+import { type BlobStore, DEFAULT_BLOB_DIR, FileBlobStore } from './blob-store.ts';
 import { type CatalogSnapshot, readCatalog, readCatalogVersion } from './catalog.ts';
 import {
   API_COMMAND_TIMEOUT_MS,
@@ -76,6 +78,8 @@ export interface JobQueuesConfig {
    * NotReplicatedError after REPLICA_ACK_WAIT_MS. 0 or unset: no wait.
    */
   minReplicasAck?: number;
+  /** Where binary results are (BLOB_DIR); default the filesystem store in DEFAULT_BLOB_DIR. */
+  blobs?: BlobStore;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
   onRedisProblem?: (problem: string) => void;
 }
@@ -156,6 +160,8 @@ export class JobQueues implements StepJobs {
   private refusedForMemoryAt = 0;
   private readonly retention: Retention;
   private readonly minReplicasAck: number;
+  /** Where binary results are (BLOB_DIR); the API serves them from here. */
+  readonly blobs: BlobStore;
   /** Loaded from Redis on first use; forgotten if that fails, so the next call tries again. */
   private jobIds: Promise<JobIds> | null = null;
 
@@ -167,6 +173,7 @@ export class JobQueues implements StepJobs {
     this.schedules = new Schedules(redis, this.keys);
     this.retention = config.retention ?? DEFAULT_RETENTION;
     this.minReplicasAck = config.minReplicasAck ?? 0;
+    this.blobs = config.blobs ?? new FileBlobStore(DEFAULT_BLOB_DIR);
     this.defaultJobOptions = jobOptionsFor(this.retention);
     this.feed = new JobFeed(config.redis, this.keys, {
       read: async (id) => {
@@ -586,6 +593,24 @@ export class JobQueues implements StepJobs {
   async getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null> {
     const found = await this.read(id, tenant, { result: false });
     return found && withResult(found.summary, null);
+  }
+
+  /**
+   * The job's view and, for a completed job whose task returned bytes, where
+   * they are in the blob store (null for a JSON result); null when no job of
+   * this tenant (`null`: of anyone, for operators) has that id.
+   */
+  async getJobResult(
+    id: string,
+    tenant: string | null,
+  ): Promise<{ view: JobView; blob: BlobRecord | null } | null> {
+    const found = await this.read(id, tenant, { result: true });
+    if (!found) return null;
+    const view = withResult(found.summary, found.result);
+    const queue = found.queue;
+    if (view.state !== 'completed' || !queue) return { view, blob: null };
+    const blob = await guardRedis(this.redis, () => readBlobRecord(this.redis, queue.toKey(id)));
+    return { view, blob };
   }
 
   /**

@@ -1,4 +1,6 @@
 import { DelayedError, type Job, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import { type BinaryOutput, storeBinaryResult } from './binary-results.ts';
+import type { BlobStore } from './blob-store.ts';
 import { isCluster, type RedisClient } from './connection.ts';
 import { encodeFailure, JobFailure } from './failure.ts';
 import { FairShare, isHeld } from './fair-share.ts';
@@ -33,6 +35,8 @@ export interface RunningJob {
 export interface JobResult {
   result: unknown;
   bytes: number;
+  /** Bytes the task returned instead of JSON (`bytes` is their length); stored in the blob store. */
+  binary?: BinaryOutput;
 }
 
 /**
@@ -68,6 +72,8 @@ export interface QueueWorkerOptions {
   /** Most jobs of one tenant running on this queue at once (MAX_RUNNING_PER_TENANT); 0 = no limit. */
   maxRunningPerTenant: number;
   run: JobRunner;
+  /** Where binary results go (BLOB_DIR). */
+  blobs: BlobStore;
   onError?: (err: Error) => void;
 }
 
@@ -160,20 +166,35 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     const attempt = async () =>
       options.run({ ...running, input: await stepInput(redis, keys, job.data) });
     try {
-      const { result, bytes } = await attempt().finally(() => fair(fairShare.ended(tenant, jobId)));
+      const { result, bytes, binary } = await attempt().finally(() =>
+        fair(fairShare.ended(tenant, jobId)),
+      );
+      // Bytes are kept as long as the job: the sweep deletes them when its retention ends.
+      const expiresAt = Date.now() + options.retention.completedMs;
+      const stored =
+        binary &&
+        (await storeBinaryResult(
+          redis,
+          keys,
+          options.blobs,
+          { queue, id: jobId },
+          binary,
+          expiresAt,
+        ));
       const settled = settle(job, bytes, options.retention.completedMs).catch(() => true);
       // A result within the allowance is never refused, so BullMQ's end of the job need not wait
       // for the ledger: on one connection Redis still serves the settle first (a round trip less a
       // job). On a cluster the two go to different nodes, in no set order: wait there.
-      if (bytes <= RESULT_ALLOWANCE_BYTES && !isCluster(redis)) return result;
+      if (!stored && bytes <= RESULT_ALLOWANCE_BYTES && !isCluster(redis)) return result;
       if (!(await settled)) {
+        await stored?.discard();
         throw new JobFailure(
           'result_too_large',
-          `The result (${bytes} bytes of JSON) does not fit the tenant's storage quota (API_MAX_STORED_BYTES_PER_TENANT) while its other jobs hold their data`,
+          `The result (${bytes} bytes${stored ? '' : ' of JSON'}) does not fit the tenant's storage quota (API_MAX_STORED_BYTES_PER_TENANT) while its other jobs hold their data`,
           true,
         );
       }
-      return result;
+      return stored ? stored.descriptor : result;
     } catch (err) {
       if (err instanceof HandBack && token) {
         // BullMQ counted this pick as an attempt started; a job handed back was not attempted.

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedis } from '../../../tests/support/redis-url.ts';
+import { DEFAULT_BLOB_DIR, FileBlobStore } from '../src/blob-store.ts';
 import { createRedis } from '../src/connection.ts';
 import { JobFailure } from '../src/failure.ts';
 import { JobFeed, type JobFinish } from '../src/job-feed.ts';
@@ -44,6 +45,7 @@ describe("a followed job's final view, built from the event that finished it", (
       concurrency: 4,
       retention: DEFAULT_RETENTION,
       maxRunningPerTenant: 0,
+      blobs: new FileBlobStore(DEFAULT_BLOB_DIR),
       run: async (job: RunningJob) => {
         const plan = job.input as Plan;
         job.progress(40);
@@ -214,6 +216,7 @@ function startBullWorker(prefix: string) {
     concurrency: 1,
     retention: DEFAULT_RETENTION,
     maxRunningPerTenant: 0,
+    blobs: new FileBlobStore(DEFAULT_BLOB_DIR),
     run: async (job) => {
       if (job.task === 'ok') return { result: (job.input as { result: unknown }).result, bytes: 1 };
       throw new JobFailure('task_error', job.task, true);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CatalogEntry } from '@offload/contract';
 import { z } from 'zod';
+import { binaryOutputJsonSchema, isBinaryOutput } from './binary.ts';
 import type { TaskDefinition } from './define-task.ts';
 
 /**
@@ -15,7 +16,9 @@ export function catalogEntryOf(task: TaskDefinition): CatalogEntry {
     description: task.description,
     queue: task.queue,
     input: z.toJSONSchema(task.input, { io: 'input', unrepresentable: 'any' }),
-    output: z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' }),
+    output: isBinaryOutput(task.output)
+      ? binaryOutputJsonSchema()
+      : z.toJSONSchema(task.output, { io: 'output', unrepresentable: 'any' }),
     defaults: task.defaults,
     ...(task.maxInputBytes !== undefined && { maxInputBytes: task.maxInputBytes }),
   });

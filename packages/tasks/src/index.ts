@@ -1,3 +1,4 @@
+export { type BinaryResult, binary, binaryOutput, isBinaryResult } from './binary.ts';
 export { catalogEntryOf, withFingerprint } from './catalog-entry.ts';
 export {
   type Backoff,

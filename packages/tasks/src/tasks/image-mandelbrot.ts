@@ -1,5 +1,6 @@
 import { PNG } from 'pngjs';
 import { z } from 'zod';
+import { binary, binaryOutput } from '../binary.ts';
 import { DEFAULT_QUEUE, defineTask } from '../define-task.ts';
 
 /**
@@ -20,7 +21,8 @@ const INSIDE_RGB = [0, 0, 0] as const;
 
 export const imageMandelbrot = defineTask({
   name: 'image.mandelbrot',
-  description: 'Renders the Mandelbrot set as a PNG coloured by escape time.',
+  description:
+    'Renders the Mandelbrot set as a PNG coloured by escape time; GET /v1/jobs/{id}/result answers the image (image/png).',
   queue: DEFAULT_QUEUE,
   input: z.strictObject({
     /** Image width, px. */
@@ -36,12 +38,8 @@ export const imageMandelbrot = defineTask({
     /** Magnification; 1 shows the whole set, 2 half as much in each direction. */
     zoom: z.number().positive().default(1),
   }),
-  output: z.object({
-    /** The image, PNG (8-bit RGBA), base64. */
-    pngBase64: z.string(),
-    width: z.number().int(),
-    height: z.number().int(),
-  }),
+  /** The image, PNG (8-bit RGBA), as a binary result. */
+  output: binaryOutput(),
   // A 4096 × 4096 image at 500 iterations takes ~4 s on one core; views full of
   // boundary at 100 000 iterations can take far longer and need a timeout given per job.
   defaults: { timeoutMs: 300_000, attempts: 3, backoff: { type: 'exponential', delay: 1000 } },
@@ -72,7 +70,7 @@ export const imageMandelbrot = defineTask({
       ctx.progress(Math.floor(((py + 1) / height) * 100));
     }
 
-    return { pngBase64: PNG.sync.write(png).toString('base64'), width, height };
+    return binary(PNG.sync.write(png), 'image/png');
   },
 });
 
