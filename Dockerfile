@@ -81,6 +81,9 @@ COPY sdk/python/offload sdk/python/offload
 # bull-board serves its UI from @bull-board/ui in node_modules, so the bundle is all the dashboard needs.
 COPY --from=build /app/apps/dashboard/dist apps/dashboard/dist
 # Files stay owned by root and read-only to the process; nothing writes to /app.
+# The blob store's folder (BLOB_DIR in docker-compose.yml) is the user's: a volume
+# mounted there empty takes this owner.
+RUN mkdir -p /var/lib/offload/blobs && chown node:node /var/lib/offload/blobs
 USER node
 EXPOSE 3000
 # No HEALTHCHECK here: the worker shares this image and serves no HTTP.

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { Namespace, Secret, Service } from 'kubernetes-models/v1';
+import { Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
 import { describe, expect, it } from 'vitest';
 import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { loadDashboardEnv } from '../../apps/dashboard/src/env.ts';
@@ -30,6 +30,7 @@ function build(overlay: string): Manifest[] {
 
 const MODELS: Record<string, { new (data: never): { validate(): void } }> = {
   'v1/Namespace': Namespace,
+  'v1/PersistentVolumeClaim': PersistentVolumeClaim,
   'v1/Secret': Secret,
   'v1/Service': Service,
   'apps/v1/Deployment': Deployment,
@@ -184,6 +185,7 @@ describe.each(overlays)('deploy/kubernetes/overlays/%s', (overlay) => {
         'Deployment',
         'Deployment',
         'Namespace',
+        'PersistentVolumeClaim',
         'PodDisruptionBudget',
         'ScaledObject',
         'Secret',
