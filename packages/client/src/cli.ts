@@ -1,5 +1,7 @@
+import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { parseArgs } from 'node:util';
 import { isFinal } from '@offload/contract';
 import { OffloadClient } from './client.ts';
@@ -30,6 +32,9 @@ Commands:
   status <id>                    a job as it is now
   wait <id>                      follow a job until it finishes
   cancel <id>                    cancel a job
+  result <id> [-o <file>]        a completed job's result alone: JSON is printed, a
+                                 binary result (an image, a file) written to <file>
+                                 or, without -o, to stdout when it is not a terminal
   list                           your jobs, newest first
   schedule create <task> <input-json> --cron <expr> [--timezone <zone>]
   schedule create <task> <input-json> --every-ms <ms>
@@ -126,6 +131,7 @@ const { values: flags, positionals } = (() => {
         cron: { type: 'string' },
         timezone: { type: 'string' },
         'every-ms': { type: 'string' },
+        output: { type: 'string', short: 'o' },
       },
     });
   } catch (err) {
@@ -356,6 +362,8 @@ async function run(): Promise<number> {
     case 'cancel':
       printJob(await client.cancel(arg(0, 'id')));
       return 0;
+    case 'result':
+      return resultCommand(arg(0, 'id'), flags.output);
     case 'list': {
       const limit = number('limit', flags.limit);
       const page = await client.list({
@@ -384,6 +392,36 @@ async function run(): Promise<number> {
     default:
       throw new UsageError(`Unknown command "${command}"`);
   }
+}
+
+/**
+ * `offload result <id> [-o file]`: the bytes as the API sends them, to the
+ * file (or stdout), never held whole in memory. A JSON result without -o is
+ * printed like any other answer; a binary one is not written to a terminal.
+ */
+async function resultCommand(id: string, file: string | undefined): Promise<number> {
+  const { contentType, size, stream } = await client.resultStream(id);
+  const json = /^application\/json\b/.test(contentType);
+  if (file === undefined && json) {
+    const value: unknown = await new Response(stream).json();
+    if (pretty) process.stdout.write(`${forTerminal(value)}\n`);
+    else jsonLine(value);
+    return 0;
+  }
+  if (file === undefined && process.stdout.isTTY) {
+    await stream.cancel();
+    throw new UsageError(
+      `job ${id} has a binary result (${contentType}, ${size ?? '?'} bytes): give -o <file>, or redirect stdout`,
+    );
+  }
+  const body = Readable.fromWeb(stream);
+  if (file === undefined) await pipeline(body, process.stdout, { end: false });
+  else await pipeline(body, createWriteStream(file));
+  if (file !== undefined) {
+    if (pretty) process.stdout.write(`${file}: ${size ?? '?'} bytes, ${contentType}\n`);
+    else jsonLine({ file, contentType, size });
+  }
+  return 0;
 }
 
 /** `offload workflow run|status|wait|cancel`. */

@@ -210,6 +210,33 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
     }
   }
 
+  /**
+   * A completed job's result alone, as GET /v1/jobs/{id}/result answers it:
+   * a binary result's bytes with the task's content type, or a JSON result's
+   * text as `application/json`. Before the job completes, ProblemError 409
+   * `job_not_finished`; once it failed or was canceled, 409 `job_has_no_result`.
+   * `resultStream` gives the bytes as they arrive instead of all at once.
+   */
+  async result(job: JobRef<unknown>): Promise<{ contentType: string; bytes: Uint8Array }> {
+    const { contentType, stream } = await this.resultStream(job);
+    return { contentType, bytes: new Uint8Array(await new Response(stream).arrayBuffer()) };
+  }
+
+  /** `result`, streamed: `size` is the length in bytes the server announced (null when it did not). */
+  async resultStream(job: JobRef<unknown>): Promise<{
+    contentType: string;
+    size: number | null;
+    stream: ReadableStream<Uint8Array>;
+  }> {
+    const res = await this.send('GET', `/v1/jobs/${encodeURIComponent(idOf(job))}/result`, {});
+    const length = res.headers.get('content-length');
+    return {
+      contentType: res.headers.get('content-type') ?? 'application/octet-stream',
+      size: length === null ? null : Number(length),
+      stream: res.body ?? new Blob([]).stream(),
+    };
+  }
+
   /** Cancels the job; answers its view, state `canceled`. A finished job throws ProblemError 409. */
   async cancel<O = unknown>(job: JobRef<O>): Promise<Job<O>> {
     return this.json('DELETE', `/v1/jobs/${encodeURIComponent(idOf(job))}`);

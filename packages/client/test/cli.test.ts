@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { registry } from '@offload/tasks';
@@ -57,6 +57,19 @@ function offload(args: string[], env: Record<string, string> = {}): Promise<Run>
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
     child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** `offload`, with stdout collected as bytes (a binary result piped to a file). */
+function offloadBytes(args: string[]): Promise<{ code: number | null; stdout: Buffer }> {
+  return new Promise((resolve) => {
+    const child = spawn(BIN, args, {
+      cwd: ROOT,
+      env: { ...process.env, OFFLOAD_URL: api.url, OFFLOAD_API_KEY: KEY },
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.on('exit', (code) => resolve({ code, stdout: Buffer.concat(chunks) }));
   });
 }
 
@@ -196,6 +209,45 @@ describe('offload workflow', () => {
       expect(bad.code).toBe(2);
       expect(bad.stderr).toContain('not JSON');
       expect((await offload(['workflow', 'status'])).code).toBe(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('offload result', () => {
+  it('writes a binary result to the file -o names, pipes it to stdout, and prints a JSON result', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'offload-cli-result-'));
+    try {
+      const submitted = await offload([
+        'submit',
+        'image.mandelbrot',
+        '{"width":200,"height":150}',
+        '--wait',
+      ]);
+      expect(submitted.code, submitted.stderr).toBe(0);
+      const done = lines(submitted.stdout).at(-1).job;
+      const file = join(dir, 'mandelbrot.png');
+      const written = await offload(['result', done.id, '-o', file]);
+      expect(written.code, written.stderr).toBe(0);
+      expect(lines(written.stdout)).toEqual([
+        { file, contentType: 'image/png', size: done.result.size },
+      ]);
+      const png = readFileSync(file);
+      expect(png.byteLength).toBe(done.result.size);
+      expect(png.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+      console.log(`offload result -o wrote a ${png.byteLength}-byte PNG (200×150)`);
+
+      const piped = await offloadBytes(['result', done.id]);
+      expect(piped.code).toBe(0);
+      expect(piped.stdout.equals(png)).toBe(true);
+
+      const count = lines(
+        (await offload(['submit', 'primes.count', '{"below":100}', '--wait'])).stdout,
+      ).at(-1).job;
+      const printed = await offload(['result', count.id]);
+      expect(printed.code, printed.stderr).toBe(0);
+      expect(lines(printed.stdout)).toEqual([{ count: 25 }]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

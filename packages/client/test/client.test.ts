@@ -84,6 +84,33 @@ describe('the typed client against a real API and worker', () => {
     expect((await offload.get(job)).result).toEqual({ count: 78_498 });
   });
 
+  it('fetches a binary result as bytes with its content type, and a JSON result as JSON text', async () => {
+    const image = await offload.wait(
+      await offload.submit('image.mandelbrot', { width: 96, height: 64 }),
+      { timeoutMs: 30_000 },
+    );
+    // The view holds the descriptor, typed; the bytes come from result().
+    expect(image.result).toMatchObject({
+      contentType: 'image/png',
+      url: `/v1/jobs/${image.id}/result`,
+    });
+    const png = await offload.result(image);
+    expect(png.contentType).toBe('image/png');
+    expect(png.bytes.byteLength).toBe(image.result?.size);
+    expect(Buffer.from(png.bytes.subarray(0, 8)).toString('hex')).toBe('89504e470d0a1a0a');
+
+    const count = await offload.wait(await offload.submit('primes.count', { below: 100 }));
+    const json = await offload.result(count);
+    expect(json.contentType).toMatch(/^application\/json/);
+    expect(JSON.parse(new TextDecoder().decode(json.bytes))).toEqual({ count: 25 });
+
+    const running = await offload.submit('cpu.burn', { ms: 20_000 });
+    await expect(offload.result(running)).rejects.toMatchObject({
+      problem: { status: 409, code: 'job_not_finished' },
+    });
+    await offload.cancel(running);
+  });
+
   it('streams state, progress and the final event of a running job, then ends', async () => {
     const job = await offload.submit('cpu.burn', { ms: 1500 });
     const events: JobEvent<{ burnedMs: number }>[] = [];

@@ -54,6 +54,9 @@ export function blobExpiry(key: string): number | null {
   return match ? Number(match[2]) : null;
 }
 
+/** Bytes read from a blob file at a time: 16 times Node's default, for fewer, larger writes to the socket. */
+const READ_CHUNK_BYTES = 1024 * 1024;
+
 /** Writes in progress live here until renamed into place; the sweep removes ones a crash left behind. */
 const TEMP = '.tmp';
 /** A temporary file this old belongs to a writer that died, ms. */
@@ -101,7 +104,8 @@ export class FileBlobStore implements BlobStore {
     const file = await open(path, 'r').catch(notFoundAsNull);
     if (!file) return null;
     const { size } = await file.stat();
-    return { size, stream: Readable.toWeb(file.createReadStream()) as ReadableStream<Uint8Array> };
+    const stream = file.createReadStream({ highWaterMark: READ_CHUNK_BYTES });
+    return { size, stream: Readable.toWeb(stream) as ReadableStream<Uint8Array> };
   }
 
   async size(key: string): Promise<number | null> {
