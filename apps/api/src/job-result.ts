@@ -1,5 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { ApiError } from '@offload/problem';
+import { noResultError } from '@offload/problem/no-result';
 import { blobResponse, type JobQueues } from '@offload/queue';
 import type { Context } from 'hono';
 import type { AppEnv } from './auth.ts';
@@ -48,18 +49,8 @@ export async function serveJobResult(
   // A workflow step with no job yet is blocked (or was canceled before it started).
   const view = found?.view ?? (await jobs.workflows.stepView(id, tenant));
   if (!view) throw await missingJobError(jobs, id, tenant);
-  if (view.state === 'failed' || view.state === 'canceled') {
-    throw new ApiError(
-      'job_has_no_result',
-      `Job ${id} is ${view.state} (${view.error?.code ?? 'canceled'}); only a completed job has a result`,
-    );
-  }
-  if (view.state !== 'completed') {
-    throw new ApiError(
-      'job_not_finished',
-      `Job ${id} is ${view.state}; its result is here once it completes (GET /v1/jobs/${id}?wait=30 waits for that)`,
-    );
-  }
+  const unavailable = noResultError(view);
+  if (unavailable) throw unavailable;
   if (!found?.blob) return c.json(view.result ?? null, 200);
   const answer = await blobResponse(jobs.blobs, found.blob);
   if (!answer) {

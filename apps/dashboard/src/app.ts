@@ -3,7 +3,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { HonoAdapter } from '@bull-board/hono';
 import { serveStatic } from '@hono/node-server/serve-static';
 import { ApiError, problemResponse } from '@offload/problem';
-import { isRedisUnavailable, type JobQueues, taskInfos } from '@offload/queue';
+import { noResultError } from '@offload/problem/no-result';
+import { blobResponse, isRedisUnavailable, type JobQueues, taskInfos } from '@offload/queue';
 import { Hono } from 'hono';
 import { csrf } from 'hono/csrf';
 import { HTTPException } from 'hono/http-exception';
@@ -13,6 +14,7 @@ import type { Logger } from 'pino';
 import { type AdminCredentials, adminAuth, type LoginThrottle } from './auth.ts';
 import { FleetTracker } from './fleet-tracker.ts';
 import { fleetPage } from './pages/fleet-page.ts';
+import { jobPage, showsInline } from './pages/job-page.ts';
 import {
   FLEET_PATH,
   QUEUES_PATH,
@@ -143,6 +145,28 @@ export function createDashboard(deps: DashboardDeps) {
           ...(canceledId && { canceled: { id: canceledId, task: task ?? '' } }),
         }),
       );
+    })
+    .get('/jobs/:id', async (c) => {
+      const id = c.req.param('id');
+      const found = await jobs.getJobResult(id, null);
+      if (!found) throw new ApiError('not_found', `No job has the id ${id}`);
+      return c.html(jobPage({ ...found, open }));
+    })
+    // A job's result alone, any tenant's: the bytes of a binary result from the blob store.
+    .get('/jobs/:id/result', async (c) => {
+      const id = c.req.param('id');
+      const found = await jobs.getJobResult(id, null);
+      if (!found) throw new ApiError('not_found', `No job has the id ${id}`);
+      const unavailable = noResultError(found.view);
+      if (unavailable) throw unavailable;
+      if (!found.blob) return c.json(found.view.result ?? null);
+      const answer = await blobResponse(jobs.blobs, found.blob);
+      if (!answer)
+        throw new ApiError('gone', `The bytes of job ${id} were removed after retention`);
+      if (!showsInline(found.blob.contentType)) {
+        answer.headers.set('content-disposition', `attachment; filename="${id}"`);
+      }
+      return answer;
     })
     .post('/jobs/:id/cancel', async (c) => {
       const id = c.req.param('id');

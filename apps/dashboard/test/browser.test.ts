@@ -195,6 +195,38 @@ describe('the dashboard in a browser', () => {
     expect(text).toContain('offload_worker_executors 2');
   });
 
+  it("opens a job's page from the fleet page, and shows a binary result: a link to its bytes and the image drawn", async () => {
+    const running = await submit('test.sleep', { ms: 60_000 });
+    await until(running.id, 'running');
+    await page.goto(`${dashboard.url}/fleet`);
+    await page.locator(`tr[data-job="${running.id}"] a[href="/jobs/${running.id}"]`).click();
+    await expect(page.locator('#job').textContent()).resolves.toContain('running');
+    await jobs.cancelJobAsAdmin(running.id);
+
+    const job = await submit('image.mandelbrot', { width: 120, height: 90 });
+    const done = await until(job.id, 'completed');
+    const size = (done.result as { size: number }).size;
+    await page.goto(`${dashboard.url}/jobs/${job.id}`);
+    await expect(page.locator('#result-link').textContent()).resolves.toBe(
+      `image/png, ${size} bytes`,
+    );
+    // The preview is the PNG itself, decoded by the browser.
+    // (Strings: this file compiles without the DOM's types.)
+    await page.waitForFunction("document.querySelector('#result-preview')?.complete");
+    const drawn = await page.evaluate(
+      "[document.querySelector('#result-preview').naturalWidth, document.querySelector('#result-preview').naturalHeight]",
+    );
+    expect(drawn).toEqual([120, 90]);
+    await shot('job-binary-result');
+
+    // Following the link serves the bytes with their content type and length.
+    const answer = await page.goto(`${dashboard.url}/jobs/${job.id}/result`);
+    expect(answer?.headers()['content-type']).toBe('image/png');
+    expect(answer?.headers()['content-length']).toBe(String(size));
+    const png = await answer?.body();
+    expect(png?.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a');
+  });
+
   it('retries every failed job of a queue at once, from bull-board', async () => {
     const failed = await Promise.all([submit('test.throw', {}), submit('test.throw', {})]);
     await Promise.all(failed.map((job) => until(job.id, 'failed')));

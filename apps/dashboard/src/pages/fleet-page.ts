@@ -1,5 +1,6 @@
 import type { WorkerHeartbeat } from '@offload/queue';
 import { html } from 'hono/html';
+import { jobPath } from './job-page.ts';
 import { duration, FLEET_PATH, type Html, layout, QUEUES_PATH } from './layout.ts';
 
 export interface FleetRow {
@@ -37,7 +38,7 @@ ${rows.map(({ beat, live }) => {
       ? html`<table class="jobs">${beat.running.map(
           (
             job,
-          ) => html`<tr data-job="${job.jobId}"><td><a href="${QUEUES_PATH}">${job.task}</a><br><code>${job.jobId}</code></td><td>${duration(now - Date.parse(job.startedAt))}</td>
+          ) => html`<tr data-job="${job.jobId}"><td><a href="${QUEUES_PATH}">${job.task}</a><br><a href="${jobPath(job.jobId)}"><code>${job.jobId}</code></a></td><td>${duration(now - Date.parse(job.startedAt))}</td>
 <td><form method="post" action="/jobs/${job.jobId}/cancel"><button type="submit" aria-label="Cancel job ${job.jobId}">Cancel</button></form></td></tr>`,
         )}</table>`
       : html`<span class="muted">idle</span>`
