@@ -49,7 +49,8 @@ const schema = z.object({
   /**
    * Largest result a job may return, bytes of its JSON or of a binary result (16 MiB);
    * a larger one fails the job with `result_too_large`, not retried, and leaves no blob.
-   * A 4096 × 4096 image.mandelbrot PNG (13–35 MB) is over it: raise this, or render smaller images.
+   * A 4096 × 4096 image.mandelbrot PNG of the default view is 5.4 MB; one full of fine detail
+   * compresses far less and may pass it: raise this, or render smaller images.
    */
   WORKER_MAX_RESULT_BYTES: z.coerce
     .number()
