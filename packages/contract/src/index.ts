@@ -51,7 +51,10 @@ export const JobView = z
     /** 0–100 */
     progress: z.number().min(0).max(100),
     attempts: z.object({ made: z.number().int(), max: z.number().int() }),
-    result: z.unknown(),
+    result: z.unknown().meta({
+      description:
+        'The task’s output once completed, else null. For a task that returns bytes, `{ contentType, size, url }` (size in bytes): GET its url, relative to the API, for the bytes',
+    }),
     error: JobError.nullable(),
     createdAt: z.string(),
     startedAt: z.string().nullable(),

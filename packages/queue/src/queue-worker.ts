@@ -170,7 +170,6 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
         fair(fairShare.ended(tenant, jobId)),
       );
       // Bytes are kept as long as the job: the sweep deletes them when its retention ends.
-      const expiresAt = Date.now() + options.retention.completedMs;
       const stored =
         binary &&
         (await storeBinaryResult(
@@ -179,7 +178,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
           options.blobs,
           { queue, id: jobId },
           binary,
-          expiresAt,
+          Date.now() + options.retention.completedMs,
         ));
       const settled = settle(job, bytes, options.retention.completedMs).catch(() => true);
       // A result within the allowance is never refused, so BullMQ's end of the job need not wait
