@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { JobView } from '@offload/contract';
 import { createRedis, offloadKeys } from '@offload/queue';
 import { PNG } from 'pngjs';
@@ -10,6 +12,7 @@ import { startApi, type TestApi } from '../support/api-server.ts';
 import { BINARY_TASK_MODULES, pseudoRandomBytes } from '../support/binary-tasks.ts';
 import { client } from '../support/http.ts';
 import {
+  ROOT,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
@@ -243,6 +246,79 @@ describe('binary results at the end of retention', () => {
       const after = await fetch(`${api.url}/v1/jobs/${job.id}/result`);
       expect([404, 410]).toContain(after.status);
       console.log(`a blob with 2 s retention was deleted ${goneAfter} ms after its job finished`);
+    } finally {
+      await worker.stop('SIGKILL');
+      await api.close();
+      rmSync(blobDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('binary results of Python tasks', () => {
+  const PY_TASKS = join(ROOT, 'tests/support/python/binary_tasks.py');
+  /** What py.bytes returns: sha256 in counter mode. */
+  const expected = (size: number) => {
+    const blocks = Array.from({ length: Math.ceil(size / 32) }, (_, i) => {
+      const counter = Buffer.alloc(8);
+      counter.writeBigUInt64BE(BigInt(i));
+      return createHash('sha256').update(counter).digest();
+    });
+    return Buffer.concat(blocks).subarray(0, size);
+  };
+
+  it('serves the bytes a Python task returned as Binary, read by the Python client too; refuses oversized and non-binary results', async () => {
+    const blobDir = mkdtempSync(join(tmpdir(), 'offload-blobs-'));
+    const prefix = testPrefix();
+    const api = await startApi({ redis: target, prefix, blobDir });
+    const worker = await startWorkerProcess({
+      redis: target,
+      prefix,
+      concurrency: 1,
+      tasks: PY_TASKS,
+      env: { BLOB_DIR: blobDir, WORKER_MAX_RESULT_BYTES: String(8 * MiB) },
+    });
+    try {
+      const http = client(api.url);
+      const size = 5 * MiB + 3;
+      const job = await http.submit('py.bytes', { size });
+      const done = await http.get(job.id, 60);
+      expect(done.state).toBe('completed');
+      expect(done.result).toEqual({
+        contentType: 'application/x-py-test',
+        size,
+        url: `/v1/jobs/${job.id}/result`,
+      });
+      const res = await fetch(`${api.url}${(done.result as { url: string }).url}`);
+      expect(res.headers.get('content-type')).toBe('application/x-py-test');
+      const body = new Uint8Array(await res.arrayBuffer());
+      expect(sha256(body)).toBe(sha256(expected(size)));
+
+      // The Python client: Binary for bytes.
+      const script = [
+        'import hashlib, sys',
+        'from offload import Client',
+        'got = Client(sys.argv[1]).result(sys.argv[2])',
+        'print(got.content_type, len(got.data), hashlib.sha256(got.data).hexdigest())',
+      ].join('\n');
+      // Not execFileSync: the API answering it runs in this process.
+      const { stdout } = await promisify(execFile)('python3', ['-c', script, api.url, job.id], {
+        env: { ...process.env, PYTHONPATH: join(ROOT, 'sdk/python') },
+      });
+      const printed = stdout.trim();
+      expect(printed).toBe(`application/x-py-test ${size} ${sha256(body)}`);
+
+      const before = filesUnder(blobDir);
+      const big = await http.submit('py.bytes', { size: 9 * MiB });
+      const tooLarge = await http.get(big.id, 60);
+      expect(tooLarge.error?.code).toBe('result_too_large');
+      expect(filesUnder(blobDir)).toEqual(before);
+
+      const json = await http.submit('py.not-bytes', {});
+      const invalid = await http.get(json.id, 30);
+      expect(invalid.error?.code).toBe('invalid_output');
+      console.log(
+        `a Python task's ${size}-byte result served byte for byte; 9 MiB past an 8 MiB limit left no file`,
+      );
     } finally {
       await worker.stop('SIGKILL');
       await api.close();

@@ -10,6 +10,7 @@ import {
   type ExecutorChannel,
   type FromExecutor,
 } from './executor-protocol.ts';
+import { readFrames } from './python-frames.ts';
 
 /**
  * Executors for Python tasks (DESIGN.md §2): each a warm `python3 -m
@@ -33,6 +34,8 @@ export interface PythonOptions {
   /** The environment executors inherit (env.ts inheritedEnvironment), and PYTHONPATH from it. */
   environment: NodeJS.ProcessEnv;
   pythonPath?: string | undefined;
+  /** WORKER_MAX_RESULT_BYTES: a binary result's bytes past it are dropped as they arrive (the job fails by its length). */
+  maxResultBytes?: number;
 }
 
 /** What `ready` carries from a Python executor: its tasks, with the file that declared each, and its interpreter. */
@@ -101,18 +104,17 @@ export function launchPython(
     }
   };
 
-  createInterface({ input: messages, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
-    let message: FromExecutor | Fatal;
-    try {
-      message = JSON.parse(line);
-    } catch {
-      return;
-    }
-    if (message.type === 'fatal') {
-      fatal = message;
-      onFatal?.(message);
-    } else listener.message(message);
-  });
+  readFrames(
+    messages,
+    (parsed) => {
+      const message = parsed as FromExecutor | Fatal;
+      if (message.type === 'fatal') {
+        fatal = message;
+        onFatal?.(message);
+      } else listener.message(message);
+    },
+    options.maxResultBytes,
+  );
   for (const output of [child.stdout, child.stderr]) {
     if (!output) continue;
     createInterface({ input: output, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>

@@ -101,7 +101,9 @@ export async function runWorkerProcess(): Promise<void> {
     );
   }
   if (tasks.python.tasks.length > 0) {
-    backends.push(pythonBackend({ ...python, ...tasks.python }));
+    backends.push(
+      pythonBackend({ ...python, ...tasks.python, maxResultBytes: env.WORKER_MAX_RESULT_BYTES }),
+    );
   }
   const pool = await ExecutorPool.start({
     size: env.WORKER_CONCURRENCY,

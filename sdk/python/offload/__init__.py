@@ -9,7 +9,8 @@ A worker started with `OFFLOAD_TASKS=tasks.py` runs them in warm Python
 processes; `Client` submits jobs to the Offload API and waits for their results.
 """
 
+from ._binary import BINARY_OUTPUT, Binary
 from ._tasks import Context, TaskSpec, task
 from .client import Client, ProblemError
 
-__all__ = ["Client", "Context", "ProblemError", "TaskSpec", "task"]
+__all__ = ["BINARY_OUTPUT", "Binary", "Client", "Context", "ProblemError", "TaskSpec", "task"]

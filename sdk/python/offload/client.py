@@ -11,6 +11,8 @@ import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
+from ._binary import Binary
+
 __all__ = ["Client", "OfflineError", "ProblemError"]
 
 #: Longest single long-poll the API holds, s.
@@ -80,6 +82,19 @@ class Client:
             view = self._json("GET", f"/v1/jobs/{_quote(job_id)}?wait={left:.3f}", hold=left)
             if view["state"] in FINAL_STATES or (deadline is not None and time.monotonic() >= deadline):
                 return view
+
+    def result(self, job_id: str) -> Any:
+        """A completed job's result alone: the JSON value, or `Binary(data, content_type)` for a task that returned bytes.
+
+        Before the job completes, ProblemError 409 `job_not_finished`; once it
+        failed or was canceled, 409 `job_has_no_result`.
+        """
+        with self._open("GET", f"/v1/jobs/{_quote(job_id)}/result") as res:
+            content_type = res.headers.get("content-type", "application/octet-stream")
+            data = res.read()
+        if content_type.split(";")[0].strip() == "application/json":
+            return json.loads(data)
+        return Binary(data, content_type)
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         """Cancels the job and returns its view (state `canceled`); a finished job raises ProblemError 409."""

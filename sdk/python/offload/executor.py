@@ -26,6 +26,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
+from ._binary import BINARY_OUTPUT, Binary
 from ._schema import problems
 from ._tasks import TaskSpec, declared
 
@@ -57,6 +58,14 @@ class Channel:
         with self._lock:
             self._stream.write(line + "\n")
             self._stream.flush()
+
+    def send_binary(self, header: dict[str, Any], data: bytes) -> None:
+        """A `done` line that announces `len(data)` raw bytes, then the bytes themselves: no JSON, no base64."""
+        with self._lock:
+            self._stream.write(json.dumps(header) + "\n")
+            self._stream.flush()
+            self._stream.buffer.write(data)
+            self._stream.buffer.flush()
 
 
 class LogWriter:
@@ -237,6 +246,9 @@ class Executor:
             sys.stdout.flush()
             sys.stderr.flush()
             self.output.sync()
+        if isinstance(result, Binary) or spec.output == BINARY_OUTPUT:
+            self.done_binary(spec, result)
+            return
         try:
             encoded = json.dumps(result, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError) as err:
@@ -250,6 +262,19 @@ class Executor:
         # The worker bounds results by this size (WORKER_MAX_RESULT_BYTES) without measuring them itself.
         size = len(encoded.encode("utf-8"))
         self.channel.send_line('{"type": "done", "bytes": ' + str(size) + ', "result": ' + encoded + "}")
+
+    def done_binary(self, spec: TaskSpec, result: Any) -> None:
+        """A task returns Binary exactly when its output is BINARY_OUTPUT; its bytes go to the worker as they are."""
+        if not isinstance(result, Binary) or spec.output != BINARY_OUTPUT:
+            self.failed(
+                "invalid_output",
+                f"Task {spec.name} returned {type(result).__name__}: a task returns offload.Binary "
+                "exactly when its output is offload.BINARY_OUTPUT",
+                final=True,
+            )
+            return
+        header = {"type": "done", "bytes": len(result.data), "binary": {"contentType": result.content_type}}
+        self.channel.send_binary(header, result.data)
 
     def traceback(self, err: BaseException) -> None:
         """The failure's traceback, from the task's own frames, as one entry of the job's log."""
