@@ -54,6 +54,7 @@ import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
 import type { TaskCatalog } from './task-catalog.ts';
 import { type FoundTask, submitRequest, taskFor, unknownTask } from './task-requests.ts';
+import { checkWebhook, NO_WEBHOOKS, type WebhookPolicy } from './webhook-requests.ts';
 import { workflowRequest } from './workflow-requests.ts';
 
 export interface AppDeps {
@@ -78,6 +79,8 @@ export interface AppDeps {
   };
   /** How many schedules a tenant may keep, and how often they may fire. */
   schedules: ScheduleLimits;
+  /** Who may ask for webhooks, and where to (WEBHOOK_SECRETS, WEBHOOK_ALLOW_PRIVATE); default: nobody. */
+  webhooks?: WebhookPolicy;
 }
 
 /** Seconds a client over its job quota should wait before trying again: jobs take seconds to finish. */
@@ -93,6 +96,7 @@ const DEFAULT_PAGE_SIZE = 20;
  */
 export function createApp(deps: AppDeps) {
   const { jobs, catalog, logger } = deps;
+  const webhooks = deps.webhooks ?? NO_WEBHOOKS;
   const metrics = createApiMetrics({ jobs, logger });
   const streamSlots = new StreamSlots(deps.streams);
 
@@ -161,6 +165,7 @@ export function createApp(deps: AppDeps) {
       async (c) => {
         const body = c.req.valid('json');
         const found = await taskFor(catalog, body, deps.maxInputBytes);
+        await checkWebhook(body.options?.webhook, c.get('caller').tenant, webhooks);
         const request = submitRequest(body, found, c.get('caller').tenant);
         const key = c.req.valid('header')[idempotencyKeyHeader];
         const { view, created } = await submitOrQuota(() =>
@@ -183,6 +188,9 @@ export function createApp(deps: AppDeps) {
         const items = c.req.valid('json').jobs;
         const found = await batchTasks(catalog, items, deps.maxInputBytes);
         const tenant = c.get('caller').tenant;
+        for (const [i, item] of items.entries()) {
+          await checkWebhook(item.options?.webhook, tenant, webhooks, `jobs.${i}.options.webhook`);
+        }
         const answers = await submitOrQuota(() =>
           jobs.submitBatch(
             items.map(({ idempotencyKey, ...body }, i) => ({
@@ -266,6 +274,15 @@ export function createApp(deps: AppDeps) {
       async (c) => {
         const tenant = c.get('caller').tenant;
         const body = c.req.valid('json');
+        await checkWebhook(body.webhook, tenant, webhooks, 'webhook');
+        for (const [name, step] of Object.entries(body.steps)) {
+          await checkWebhook(
+            step.options?.webhook,
+            tenant,
+            webhooks,
+            `steps.${name}.options.webhook`,
+          );
+        }
         const request = await workflowRequest(
           catalog,
           body,

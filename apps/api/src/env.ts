@@ -1,4 +1,4 @@
-import { parseEnv, sharedEnvShape } from '@offload/queue';
+import { parseEnv, sharedEnvShape, webhookEnvShape } from '@offload/queue';
 import { z } from 'zod';
 import type { ApiKey } from './auth.ts';
 
@@ -40,6 +40,7 @@ const apiKeys = z
 const schema = z
   .object({
     ...sharedEnvShape,
+    ...webhookEnvShape,
     /** Interface the API listens on. */
     HOST: z.string().min(1).default('127.0.0.1'),
     PORT: z.coerce.number().int().min(0).max(65_535).default(3000),

@@ -49,6 +49,7 @@ const app = createApp({
     maxPerTenant: env.API_MAX_SCHEDULES_PER_TENANT,
     minIntervalMs: env.API_SCHEDULE_MIN_INTERVAL_MS,
   },
+  webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
 });
 const scheduler = startScheduler({
   jobs,

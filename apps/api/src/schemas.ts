@@ -1,5 +1,11 @@
 import { z } from '@hono/zod-openapi';
-import { type FieldError, JobOptions, JobState, StepFailurePolicy } from '@offload/contract';
+import {
+  type FieldError,
+  JobOptions,
+  JobState,
+  StepFailurePolicy,
+  WebhookOption,
+} from '@offload/contract';
 import { MAX_WORKFLOW_STEPS, STEP_ID } from '@offload/contract/workflow';
 
 /**
@@ -12,7 +18,7 @@ import { MAX_WORKFLOW_STEPS, STEP_ID } from '@offload/contract/workflow';
 export const jobOptionsSchema = JobOptions.meta({
   id: 'JobOptions',
   description:
-    "Overrides of the task's defaults. priority: 1 is highest; delayMs: ms before the job may run; attempts: in all, the first included; timeoutMs: hard limit of one attempt, ms.",
+    "Overrides of the task's defaults. priority: 1 is highest; delayMs: ms before the job may run; attempts: in all, the first included; timeoutMs: hard limit of one attempt, ms; webhook: where the job's end (job.completed, job.failed, job.canceled) is POSTed, signed per Standard Webhooks.",
 });
 
 /**
@@ -155,6 +161,10 @@ export const workflowRequestSchema = z
     onStepFailure: StepFailurePolicy.optional().openapi({
       description:
         'cancel_rest (default): a step that fails or is canceled cancels every unfinished step. continue: the steps that do not need it run on.',
+    }),
+    webhook: WebhookOption.optional().openapi({
+      description:
+        'POST the end of the workflow (workflow.completed, workflow.failed, workflow.canceled) here, signed per Standard Webhooks',
     }),
   })
   .meta({ id: 'WorkflowRequest' });

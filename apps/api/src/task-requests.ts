@@ -46,6 +46,7 @@ export function submitRequest(
     fingerprint: info.fingerprint,
     ...(options.priority !== undefined && { priority: options.priority }),
     ...(options.delayMs !== undefined && { delayMs: options.delayMs }),
+    ...(options.webhook && { webhook: options.webhook }),
   };
 }
 

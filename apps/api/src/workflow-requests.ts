@@ -85,5 +85,10 @@ export async function workflowRequest(
       errors.slice(0, MAX_FIELD_ERRORS),
     );
   }
-  return { tenant, steps, onStepFailure: body.onStepFailure ?? 'cancel_rest' };
+  return {
+    tenant,
+    steps,
+    onStepFailure: body.onStepFailure ?? 'cancel_rest',
+    ...(body.webhook && { webhook: body.webhook }),
+  };
 }

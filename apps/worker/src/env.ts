@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { parseEnv, sharedEnvShape } from '@offload/queue';
+import { parseEnv, sharedEnvShape, webhookEnvShape } from '@offload/queue';
 import { z } from 'zod';
 import { BUILTIN_MODULE } from './task-modules.ts';
 
 const schema = z.object({
   ...sharedEnvShape,
+  ...webhookEnvShape,
   /**
    * Task modules this worker runs, comma-separated: .ts/.js files (relative to the
    * working directory or absolute), task project folders, package names, .py files;

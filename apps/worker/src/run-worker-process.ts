@@ -3,11 +3,13 @@ import {
   createRedis,
   evictionProblem,
   FileBlobStore,
+  JobQueues,
   LOG_REDACT,
   offloadKeys,
   type RedisTarget,
   redisTargetFrom,
   retentionFrom,
+  startWebhookSender,
 } from '@offload/queue';
 import { pino } from 'pino';
 import { inheritedEnvironment, loadWorkerEnv } from './env.ts';
@@ -16,6 +18,7 @@ import { createWorkerMetrics, serveMetrics } from './metrics.ts';
 import { pythonBackend } from './python-executor.ts';
 import { loadWorkerTasks, TaskModuleError } from './task-modules.ts';
 import { threadBackend } from './thread-executor.ts';
+import { createWebhookMetrics } from './webhook-metrics.ts';
 import { createWorker } from './worker.ts';
 
 /** How long the worker waits for Redis at start before it says so, ms. */
@@ -133,6 +136,24 @@ export async function runWorkerProcess(): Promise<void> {
     return undefined;
   });
   metrics.countBusyWith(worker.busyExecutors);
+  // Every worker process delivers webhooks beside its task queues (see webhook-sender.ts):
+  // the jobs and workflows it sends are read as the API reads them.
+  const reader = JobQueues.create({
+    redis: target,
+    prefix: env.OFFLOAD_PREFIX,
+    retention: retentionFrom(env),
+  });
+  const webhooks = startWebhookSender({
+    redis,
+    keys: offloadKeys(env.OFFLOAD_PREFIX),
+    jobs: reader,
+    secrets: env.WEBHOOK_SECRETS,
+    retrySchedule: env.WEBHOOK_RETRY_SCHEDULE,
+    timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+    allowPrivate: env.WEBHOOK_ALLOW_PRIVATE,
+    onAttempt: createWebhookMetrics(metrics.registry),
+    onError: (err) => logger.warn({ err: err.message }, 'webhook sender error'),
+  });
   if (metricsServer) logger.info({ url: metricsServer.url }, 'metrics listening');
 
   let stopping = false;
@@ -141,8 +162,8 @@ export async function runWorkerProcess(): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping');
     metricsServer?.close();
-    worker
-      .close()
+    Promise.all([worker.close(), webhooks.close()])
+      .then(() => reader.close())
       .then(() => redis.quit())
       .then(
         () => process.exit(0),

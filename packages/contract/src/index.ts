@@ -42,6 +42,40 @@ export const JobError = z
   .meta({ id: 'JobError', description: 'Why a job failed or was canceled' });
 export type JobError = z.infer<typeof JobError>;
 
+/**
+ * Where a job's or a workflow's end is POSTed (DESIGN.md §3, README "Webhooks"):
+ * http(s) only, no credentials in it. The API also refuses addresses that are
+ * not public (see packages/queue/src/webhook-address.ts).
+ */
+export const WebhookOption = z
+  .strictObject({
+    url: z
+      .string()
+      .max(2048)
+      .refine((text) => URL.canParse(text), 'is not a URL')
+      .refine((text) => /^https?:$/.test(URL.parse(text)?.protocol ?? ''), 'must be http or https')
+      .refine((text) => {
+        const url = URL.parse(text);
+        return !url?.username && !url?.password;
+      }, 'must not carry credentials (user:password@)'),
+  })
+  .meta({ id: 'WebhookOption', description: 'POST the end of the job (or workflow) to this URL' });
+export type WebhookOption = z.infer<typeof WebhookOption>;
+
+export const WEBHOOK_STATES = ['pending', 'delivered', 'failed'] as const;
+
+/** How the webhook of a job (or workflow) fares: `failed` once its retries are spent or it answered 410. */
+export const WebhookState = z
+  .object({
+    state: z.enum(WEBHOOK_STATES),
+    /** Delivery attempts made. */
+    attempts: z.number().int(),
+    /** HTTP status of the latest attempt; null before the first, or when it got no answer. */
+    lastStatus: z.number().int().nullable(),
+  })
+  .meta({ id: 'WebhookState', description: 'Delivery of the webhook of a job or workflow' });
+export type WebhookState = z.infer<typeof WebhookState>;
+
 /** The public view of a job. `result` is the task's output once completed. */
 export const JobView = z
   .object({
@@ -59,6 +93,8 @@ export const JobView = z
     createdAt: z.string(),
     startedAt: z.string().nullable(),
     finishedAt: z.string().nullable(),
+    /** Only on a job submitted with `options.webhook`. */
+    webhook: WebhookState.optional(),
   })
   .meta({ id: 'JobView', description: 'A job as its owner sees it' });
 export type JobView = z.infer<typeof JobView>;
@@ -103,6 +139,8 @@ export const WorkflowView = z
     steps: z.record(z.string(), JobView),
     createdAt: z.string(),
     finishedAt: z.string().nullable(),
+    /** Only on a workflow created with a `webhook`. */
+    webhook: WebhookState.optional(),
   })
   .meta({ id: 'WorkflowView', description: 'A workflow and the job of each of its steps' });
 export type WorkflowView = z.infer<typeof WorkflowView>;
@@ -125,6 +163,8 @@ export const JobOptions = z.strictObject({
     .min(100)
     .max(24 * 3600 * 1000)
     .optional(),
+  /** POST the job's end (completed, failed, canceled) here, signed (README "Webhooks"). */
+  webhook: WebhookOption.optional(),
 });
 export type JobOptions = z.infer<typeof JobOptions>;
 
@@ -250,6 +290,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   validation_failed: 422,
   unknown_task: 422,
+  webhook_secret_missing: 422,
   rate_limited: 429,
   queue_quota_exceeded: 429,
   too_many_streams: 429,

@@ -21,6 +21,7 @@ const TITLES: Record<ErrorCode, string> = {
   unsupported_media_type: 'Unsupported media type',
   validation_failed: 'Validation failed',
   unknown_task: 'Unknown task',
+  webhook_secret_missing: 'No webhook signing secret for this tenant',
   rate_limited: 'Too many requests',
   queue_quota_exceeded: 'Too many unfinished jobs',
   too_many_streams: 'Too many open streams',

@@ -89,6 +89,15 @@ export {
   QueueQuotaExceededError,
   StorageQuotaExceededError,
 } from './tenant-jobs.ts';
+export { RefusedAddressError, webhookUrlProblem } from './webhook-address.ts';
+export {
+  DELIVERIES_QUEUE,
+  type DeliveryAttempt,
+  type DeliveryRecord,
+  WebhookDeliveries,
+} from './webhook-deliveries.ts';
+export { webhookEnvShape } from './webhook-env.ts';
+export { type DeliveryOutcome, startWebhookSender } from './webhook-sender.ts';
 export {
   type RunningWorkflow,
   WORKFLOW_RECHECK_MS,

@@ -48,6 +48,7 @@ import {
   SUMMARY_FIELDS,
   toJobSummary,
   toJobView,
+  WEBHOOK_MARK,
   withResult,
 } from './job-view.ts';
 import { type OffloadKeys, offloadKeys } from './keys.ts';
@@ -55,6 +56,7 @@ import { type RateLimit, type RateLimitDecision, takeRateLimit } from './rate-li
 import { memoryState, RedisMisconfiguredError } from './redis-config.ts';
 import { Schedules } from './schedules.ts';
 import { type ListQuery, settleJob, TenantJobs } from './tenant-jobs.ts';
+import { WebhookDeliveries, webhookState } from './webhook-deliveries.ts';
 import { type StepJobs, Workflows } from './workflows.ts';
 
 export interface JobQueuesConfig {
@@ -113,6 +115,8 @@ export interface SubmitRequest {
   workflow?: string;
   /** Where the results its input's `$result` placeholders name are (see JobData.results). */
   results?: StepResults;
+  /** Where the job's end is POSTed (checked by the API: public address, tenant has a secret). */
+  webhook?: { url: string };
 }
 
 export type CancelOutcome =
@@ -154,6 +158,8 @@ export class JobQueues implements StepJobs {
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly feed: JobFeed;
   private readonly tenantJobs: TenantJobs;
+  /** The webhook deliveries of jobs and workflows (see webhook-deliveries.ts). */
+  readonly webhooks: WebhookDeliveries;
   /** Why Redis is unsafe for jobs, as last checked (on each connect and each readiness check). */
   private redisProblem: string | null = null;
   /** When Redis last refused a submit for memory, ms since epoch. */
@@ -175,6 +181,7 @@ export class JobQueues implements StepJobs {
     this.minReplicasAck = config.minReplicasAck ?? 0;
     this.blobs = config.blobs ?? new FileBlobStore(DEFAULT_BLOB_DIR);
     this.defaultJobOptions = jobOptionsFor(this.retention);
+    this.webhooks = new WebhookDeliveries(redis, this.keys, this.retention);
     this.feed = new JobFeed(config.redis, this.keys, {
       read: async (id) => {
         const found = await this.read(id, null, { result: true });
@@ -294,6 +301,23 @@ export class JobQueues implements StepJobs {
       try {
         const refused = admitted.find((answer) => answer.status === 'rejected');
         if (refused) throw refused.reason;
+        // Before the jobs: a job that exists has its delivery (one for a job not added finds none, and ends).
+        await this.webhooks.add(
+          jobs.flatMap(({ id, request }) =>
+            request.webhook
+              ? [
+                  {
+                    kind: 'job' as const,
+                    id,
+                    queue: request.queue,
+                    tenant,
+                    url: request.webhook.url,
+                  },
+                ]
+              : [],
+          ),
+          createdAt,
+        );
         return await Promise.all(
           [...byQueue].map(([queue, group]) => this.addJobs(queue, group, createdAt)),
         );
@@ -384,6 +408,7 @@ export class JobQueues implements StepJobs {
         attempts: request.attempts,
         backoff: request.backoff,
         ...(request.priority !== undefined && { priority: request.priority }),
+        ...(request.webhook && WEBHOOK_MARK),
         ...(held ? { delay: HELD_DELAY_MS } : request.delayMs ? { delay: request.delayMs } : {}),
       },
     }));
@@ -727,6 +752,8 @@ export class JobQueues implements StepJobs {
         until: Date.now() + this.retention.failedMs,
         ...(removed && { heldBytes: Buffer.byteLength(JSON.stringify(record)) }),
       });
+      // A running job's worker wakes it too once it stops the job; the cancel is its end already.
+      if (view.webhook) await this.webhooks.wake(id).catch(() => {});
       return { outcome: 'canceled', view: canceledView };
     });
   }
@@ -807,6 +834,7 @@ export class JobQueues implements StepJobs {
     this.workflows.stop();
     const graceful = Promise.all([
       this.feed.close(),
+      this.webhooks.close(),
       ...[...this.queues.values()].map((queue) => queue.close()),
     ]);
     await Promise.race([
@@ -862,7 +890,13 @@ export class JobQueues implements StepJobs {
       // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
       if (canceled) {
         const summary = canceledSummary(canceled, tenant);
-        return summary && { summary, result: null, ...(queue && { queue }) };
+        return (
+          summary && {
+            summary: await this.withWebhook(summary),
+            result: null,
+            ...(queue && { queue }),
+          }
+        );
       }
       if (!found || !queue) return null;
       const bullState = await queue.getJobState(id);
@@ -877,7 +911,12 @@ export class JobQueues implements StepJobs {
         state === 'completed' && options.result
           ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
           : null;
-      return { summary: toJobSummary(record, state), result, queue, record };
+      return {
+        summary: await this.withWebhook(toJobSummary(record, state)),
+        result,
+        queue,
+        record,
+      };
     });
   }
 
@@ -913,7 +952,7 @@ export class JobQueues implements StepJobs {
     );
     if (canceled) {
       const summary = canceledSummary(canceled, null);
-      return summary && withResult(summary, null);
+      return summary && withResult(await this.withWebhook(summary), null);
     }
     const record = recordFromFields(id, fields);
     // BullMQ sets finishedOn (and a failure's reason) as it writes the event, and clears it on a retry.
@@ -922,9 +961,16 @@ export class JobQueues implements StepJobs {
     const state = publicState(finish.event, record.failedReason, record.held);
     if (!state) return fallback();
     return withResult(
-      toJobSummary(record, state),
+      await this.withWebhook(toJobSummary(record, state)),
       state === 'completed' && finish.event === 'completed' ? finish.result : null,
     );
+  }
+
+  /** The summary with its webhook's state as its delivery says; one read, for a job with a webhook only. */
+  private async withWebhook(summary: JobSummary): Promise<JobSummary> {
+    if (!summary.webhook) return summary;
+    const delivery = await this.webhooks.read(summary.id);
+    return delivery ? { ...summary, webhook: webhookState(delivery) } : summary;
   }
 
   private async findRecord(

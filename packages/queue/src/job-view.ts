@@ -1,7 +1,21 @@
 import { isFinal, type JobState, type JobSummary, type JobView } from '@offload/contract';
+import type { JobsOptions } from 'bullmq';
 import { Job } from 'bullmq';
 import { decodeFailure } from './failure.ts';
 import { isHeld } from './fair-share.ts';
+import { PENDING_WEBHOOK } from './webhook-deliveries.ts';
+
+/**
+ * Marks, in a job's BullMQ options (which BullMQ keeps as given and every
+ * read of the job's summary already fetches), a job submitted with a webhook:
+ * only such a job's read looks up its delivery, so one without costs nothing.
+ */
+export const WEBHOOK_MARK = { webhook: 1 } as const;
+
+/** Whether the job was submitted with a webhook (see WEBHOOK_MARK). */
+export function hasWebhook(opts: JobsOptions): boolean {
+  return (opts as { webhook?: unknown }).webhook === WEBHOOK_MARK.webhook;
+}
 
 /** What a job carries in Redis besides BullMQ's own fields. */
 export interface JobData {
@@ -86,6 +100,8 @@ export interface JobRecord {
   failedReason?: string | undefined;
   /** Held by the fair-share dispatcher: delayed in BullMQ, queued to its client. */
   held: boolean;
+  /** Submitted with a webhook (its state is read from its delivery). */
+  webhook: boolean;
 }
 
 export function recordOf(job: Job<JobData>): JobRecord {
@@ -101,6 +117,7 @@ export function recordOf(job: Job<JobData>): JobRecord {
     maxAttempts: job.opts.attempts ?? 1,
     failedReason: job.failedReason,
     held: isHeld(job),
+    webhook: hasWebhook(job.opts),
   };
 }
 
@@ -135,6 +152,7 @@ export function recordFromFields(id: string, fields: (string | null)[]): JobReco
     delay,
   ] = fields;
   if (name === null || name === undefined || !timestamp) return null;
+  const parsedOpts = Job.optsFromJSON(opts ?? undefined);
   const int = (text: string | null | undefined) => (text ? Number.parseInt(text, 10) : undefined);
   return {
     id,
@@ -145,9 +163,10 @@ export function recordFromFields(id: string, fields: (string | null)[]): JobReco
     progress: progress ? JSON.parse(progress) : 0,
     attemptsMade: int(made ?? atm) ?? 0,
     attemptsStarted: int(ats) ?? 0,
-    maxAttempts: Job.optsFromJSON(opts ?? undefined).attempts ?? 1,
+    maxAttempts: parsedOpts.attempts ?? 1,
     failedReason: failedReason ?? undefined,
     held: isHeld({ delay: delay ?? undefined }),
+    webhook: hasWebhook(parsedOpts),
   };
 }
 
@@ -169,6 +188,7 @@ export function toJobSummary(job: JobRecord, state: JobState): JobSummary {
     createdAt: new Date(job.timestamp).toISOString(),
     startedAt: running || finished ? iso(job.processedOn) : null,
     finishedAt: finished ? iso(job.finishedOn) : null,
+    ...(job.webhook && { webhook: PENDING_WEBHOOK }),
   };
 }
 

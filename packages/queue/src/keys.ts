@@ -8,6 +8,8 @@
  * - a workflow, `{w:<id>}`: its record and the lock of whoever advances it;
  * - the fleet, the catalog, the history, the workflows due: one tag each, for the few commands
  *   that read several of their keys at once;
+ * - the webhook deliveries, `{webhooks}`: BullMQ's keys of their own queue
+ *   (webhook-deliveries.ts), one delivery per job or workflow with a webhook;
  * - the schedules, `{sched}`: every schedule of every tenant, so that one
  *   script claims a firing against the due index (see schedules.ts). They are
  *   few (API_MAX_SCHEDULES_PER_TENANT each) and live on one shard.
@@ -64,6 +66,8 @@ export interface OffloadKeys {
   scheduleJobs(id: string): string;
   /** Sorted set: a tenant's schedule ids → when created (ms), for listing and its limit. */
   tenantSchedules(tenant: string): string;
+  /** BullMQ's prefix of the webhook deliveries queue: its keys are `<webhooksPrefix>:deliveries:…`. */
+  webhooksPrefix: string;
   /** Hash: a queue's fair-share state: `lane` (the tenant whose jobs go straight to the wait list), `cap` and `capUntil` (MAX_RUNNING_PER_TENANT as live workers publish it), `sequence`, `reconciled` (see fair-share.ts). */
   fairState(queue: string): string;
   /** Sorted set: a tenant's held jobs of a queue (`createdAt:jobId`), by priority then arrival. */
@@ -118,6 +122,7 @@ export function offloadKeys(prefix: string): OffloadKeys {
     schedule: (id) => `${prefix}:{sched}:s:${id}`,
     scheduleJobs: (id) => `${prefix}:{sched}:s:${id}:jobs`,
     tenantSchedules: (name) => `${prefix}:{sched}:tenant:${name}`,
+    webhooksPrefix: `${prefix}:{webhooks}`,
     fairState: (name) => `${queue(name)}:fair`,
     heldJobs: (name, tenantName) => `${queue(name)}:fair:held:${tenantName}`,
     heldTenants: (name) => `${queue(name)}:fair:tenants`,

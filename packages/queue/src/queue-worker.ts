@@ -6,10 +6,11 @@ import { encodeFailure, JobFailure } from './failure.ts';
 import { FairShare, isHeld } from './fair-share.ts';
 import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
-import type { JobData } from './job-view.ts';
+import { hasWebhook, type JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { stepInput } from './step-input.ts';
 import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
+import { WebhookDeliveries } from './webhook-deliveries.ts';
 import { nudgeWorkflow } from './workflow-runner.ts';
 
 /** A job as a runner sees it: no BullMQ types leak out of this package. */
@@ -125,9 +126,18 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
     settle(job, 0, options.retention.failedMs).catch(() => true);
   const fairShare = new FairShare(redis, keys, queue);
   /** A workflow's next steps start once BullMQ has recorded this one's end, which these events follow. */
+  const webhooks = new WebhookDeliveries(redis, keys, options.retention);
+  /**
+   * Also wakes the job's webhook delivery, once BullMQ has recorded the end it
+   * reads. A wake lost to a crash here is made up by the delivery's own recheck
+   * (see webhook-deliveries.ts). A job without a webhook costs no command.
+   */
   const nudge = (job: Job<JobData>) => {
     if (job.data.workflow) {
       nudgeWorkflow(redis, keys, job.data.workflow).catch((err: Error) => options.onError?.(err));
+    }
+    if (hasWebhook(job.opts)) {
+      webhooks.wake(job.id as string).catch((err: Error) => options.onError?.(err));
     }
   };
   /** Publishes this worker's cap and lets held jobs catch up on a dispatch missed (a submit that failed after adding). */
@@ -255,6 +265,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       clearInterval(beats);
       await worker.close();
       await sweeper.close();
+      await webhooks.close();
     },
   };
 }

@@ -2,6 +2,7 @@ import type { JobView, StepFailurePolicy, WorkflowState, WorkflowView } from '@o
 import { guardRedis, type RedisClient } from './connection.ts';
 import type { SubmitRequest } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
+import { PENDING_WEBHOOK } from './webhook-deliveries.ts';
 
 /**
  * A workflow's record as Redis holds it (one hash, keys.workflow(id)) and the
@@ -19,6 +20,8 @@ export interface WorkflowRequest {
   /** Step id → step, in the order the client gave them. */
   steps: Record<string, WorkflowStep>;
   onStepFailure: StepFailurePolicy;
+  /** Where the workflow's end is POSTed (checked by the API like a job's). */
+  webhook?: { url: string };
 }
 
 export interface PlannedStep extends WorkflowStep {
@@ -51,6 +54,8 @@ export interface WorkflowRecord {
   /** Set once final. */
   state: WorkflowState | null;
   finishedAt: number | null;
+  /** Created with a webhook (field `webhook`): its delivery's id is the workflow's. */
+  webhook: boolean;
 }
 
 /** A step now: `waiting` (not added yet), `live` (its job is unfinished), or `done` (its view is final). */
@@ -89,6 +94,7 @@ export function workflowView(record: WorkflowRecord, steps: Map<string, StepNow>
     steps: Object.fromEntries([...steps].map(([name, step]) => [name, step.view])),
     createdAt: iso(record.createdAt),
     finishedAt: record.finishedAt === null ? null : iso(record.finishedAt),
+    ...(record.webhook && { webhook: PENDING_WEBHOOK }),
   };
 }
 
@@ -120,5 +126,6 @@ export async function readWorkflow(
     cancel: fields.cancel ?? null,
     state: (fields.state as WorkflowState | undefined) ?? null,
     finishedAt: fields.finishedAt ? Number(fields.finishedAt) : null,
+    webhook: fields.webhook === '1',
   };
 }

@@ -13,6 +13,7 @@ import type { Retention } from './job-options.ts';
 import type { CancelOutcome, SubmitRequest } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
 import { QueueQuotaExceededError, StorageQuotaExceededError } from './tenant-jobs.ts';
+import { type WebhookDeliveries, webhookState } from './webhook-deliveries.ts';
 import { waitForWorkflowLock, withWorkflowLock } from './workflow-lock.ts';
 import {
   iso,
@@ -39,6 +40,8 @@ export interface StepJobs {
   getJobView(id: string, tenant: string): Promise<JobView | null>;
   getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null>;
   cancelJob(id: string, tenant: string, reason: string): Promise<CancelOutcome | null>;
+  /** The webhook deliveries, a workflow's among them. */
+  readonly webhooks: WebhookDeliveries;
 }
 
 /**
@@ -134,6 +137,13 @@ export class Workflows {
       Number.POSITIVE_INFINITY,
     );
     await guardRedis(this.redis, async () => {
+      // Before the record: a workflow that exists has its delivery (see webhook-deliveries.ts).
+      if (request.webhook) {
+        await this.jobs.webhooks.add(
+          [{ kind: 'workflow', id: workflowId, tenant: request.tenant, url: request.webhook.url }],
+          createdAt,
+        );
+      }
       // Due first: a record written by a process that dies before adding its roots is then advanced (and they added) by another.
       await this.redis.zadd(this.keys.workflowsDue, createdAt + WORKFLOW_RECHECK_MS, workflowId);
       await this.redis.hset(key, {
@@ -142,6 +152,7 @@ export class Workflows {
         onStepFailure: request.onStepFailure,
         steps: String(names.length),
         plan: planJson,
+        ...(request.webhook && { webhook: '1' }),
         ...Object.fromEntries(roots.map((name) => [`step:${name}`, 'submitting'])),
       });
       // So /v1/jobs/{id} of a step without a job yet finds it (keys of their own: one command each).
@@ -190,6 +201,7 @@ export class Workflows {
       cancel: null,
       state: null,
       finishedAt: null,
+      webhook: request.webhook !== undefined,
     };
     const steps = new Map(
       names.map((name): [string, StepNow] => {
@@ -232,7 +244,10 @@ export class Workflows {
   /** The workflow's view, or null when the tenant has no workflow with that id. */
   async get(id: string, tenant: string): Promise<WorkflowView | null> {
     const record = await this.read(id, tenant);
-    return record && workflowView(record, await this.stepsNow(record));
+    if (!record) return null;
+    const view = workflowView(record, await this.stepsNow(record));
+    const delivery = record.webhook ? await this.jobs.webhooks.read(id) : null;
+    return delivery ? { ...view, webhook: webhookState(delivery) } : view;
   }
 
   /**
@@ -583,6 +598,8 @@ export class Workflows {
       );
       await this.redis.zrem(this.keys.workflowsDue, id);
     });
+    // A wake lost to a crash here is made up by the delivery's own recheck.
+    if (record.webhook) await this.jobs.webhooks.wake(id).catch(() => {});
   }
 
   /** Every step as it is now: its job's view once added, else the view of a job yet to be added. */

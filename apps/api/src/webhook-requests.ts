@@ -1,0 +1,44 @@
+import type { FieldError, WebhookOption } from '@offload/contract';
+import { ApiError } from '@offload/problem';
+import { webhookUrlProblem } from '@offload/queue';
+
+/** What the API checks a webhook against at submit (WEBHOOK_SECRETS, WEBHOOK_ALLOW_PRIVATE). */
+export interface WebhookPolicy {
+  /** Tenants that may ask for webhooks: those with a signing secret. */
+  secrets: ReadonlyMap<string, readonly Buffer[]>;
+  /** Allow URLs on loopback, private and other non-public addresses. */
+  allowPrivate: boolean;
+}
+
+/** No tenant has a secret: every webhook is refused. */
+export const NO_WEBHOOKS: WebhookPolicy = { secrets: new Map(), allowPrivate: false };
+
+/**
+ * Refuses a webhook the API could never deliver, with the fault at `path`
+ * (`options.webhook`, `steps.render.options.webhook`, `webhook`): 422
+ * `webhook_secret_missing` when the tenant has no secret to sign with (an
+ * unsigned webhook could not be told from a forged one), 422
+ * `validation_failed` when the URL's host does not resolve or is not a public
+ * address. The schema checked the URL's form already; the address is checked
+ * again at each delivery, since DNS answers change.
+ */
+export async function checkWebhook(
+  webhook: WebhookOption | undefined,
+  tenant: string,
+  policy: WebhookPolicy,
+  path = 'options.webhook',
+): Promise<void> {
+  if (!webhook) return;
+  if (!policy.secrets.get(tenant)?.length) {
+    throw new ApiError(
+      'webhook_secret_missing',
+      `Tenant ${tenant} has no webhook signing secret: the operator adds one to WEBHOOK_SECRETS (tenant:whsec_…)`,
+      [{ path, message: 'no signing secret for this tenant' }],
+    );
+  }
+  const problem = await webhookUrlProblem(webhook.url, policy.allowPrivate);
+  if (problem) {
+    const error: FieldError = { path: `${path}.url`, message: problem };
+    throw new ApiError('validation_failed', `The webhook URL cannot be used: ${problem}`, [error]);
+  }
+}
