@@ -13,6 +13,7 @@ const CLUSTER_TESTS = [
   'tests/e2e/jobs.test.ts',
   'tests/e2e/binary-results.test.ts',
   'tests/e2e/workflows.test.ts',
+  'tests/e2e/webhooks.test.ts',
   'tests/e2e/schedules.test.ts',
   'tests/faults/workers.test.ts',
   'tests/repo/npm-start.test.ts',

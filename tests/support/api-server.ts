@@ -87,6 +87,8 @@ export async function startApi(options: {
   schedules?: Partial<AppDeps['schedules']>;
   /** Run the firing loop, as every API process does; default false. */
   fireSchedules?: boolean;
+  /** WEBHOOK_SECRETS and WEBHOOK_ALLOW_PRIVATE; default: no tenant may ask for webhooks. */
+  webhooks?: AppDeps['webhooks'];
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -117,6 +119,7 @@ export async function startApi(options: {
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
     streams: { ...STREAM_DEFAULTS, ...options.streams },
     schedules: { ...SCHEDULE_DEFAULTS, ...options.schedules },
+    ...(options.webhooks && { webhooks: options.webhooks }),
   });
   const scheduler = options.fireSchedules
     ? startScheduler({
