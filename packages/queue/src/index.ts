@@ -89,7 +89,7 @@ export {
   QueueQuotaExceededError,
   StorageQuotaExceededError,
 } from './tenant-jobs.ts';
-export { RefusedAddressError, webhookUrlProblem } from './webhook-address.ts';
+export { nonPublicRange, RefusedAddressError, webhookUrlProblem } from './webhook-address.ts';
 export {
   DELIVERIES_QUEUE,
   type DeliveryAttempt,
