@@ -1,11 +1,13 @@
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { JobView, WorkflowView } from '@offload/contract';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
-import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
+import { ROOT, type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
 import { testRedis } from '../support/redis-url.ts';
 import { registry } from '../support/test-tasks.ts';
 import { type Received, startReceiver } from '../support/webhook-receiver.ts';
@@ -231,6 +233,60 @@ describe('a job with a webhook', () => {
     );
     // Woken by the job's end, not found by the recheck a minute later.
     expect(at(0.5)).toBeLessThan(5000);
+  });
+});
+
+describe("README's Python verification", () => {
+  /** The README's `verify_webhook`, run by python3 on a delivery; `shiftS` moves Python's clock. */
+  const pythonVerify = (delivery: Received, secretText: string, shiftS = 0) => {
+    const readme = readFileSync(`${ROOT}/README.md`, 'utf8');
+    const snippet = /```python\n(import base64[^`]*def verify_webhook[^`]*)```/.exec(readme)?.[1];
+    expect(snippet, 'the README shows verify_webhook').toBeDefined();
+    const driver = `${snippet}
+import sys
+given = json.load(sys.stdin)
+now = time.time
+time.time = lambda: now() + given["shift"]
+try:
+    print(verify_webhook(given["secret"], given["headers"], given["body"].encode())["type"])
+except ValueError as err:
+    print("refused:", err)
+`;
+    const run = spawnSync('python3', ['-c', driver], {
+      input: JSON.stringify({
+        secret: secretText,
+        headers: delivery.headers,
+        body: delivery.body,
+        shift: shiftS,
+      }),
+      encoding: 'utf8',
+    });
+    expect(run.stderr).toBe('');
+    return run.stdout.trim();
+  };
+
+  it('accepts a real delivery with either secret, and refuses it tampered, under another secret, or replayed 10 minutes later', async () => {
+    const path = `/ok/${tag()}`;
+    await submitWithWebhook(path);
+    const [delivery] = (await receiver.waitFor(path)) as [Received];
+    const outcomes = {
+      oldSecret: pythonVerify(delivery, OLD_SECRET),
+      newSecret: pythonVerify(delivery, NEW_SECRET),
+      tampered: pythonVerify(
+        { ...delivery, body: delivery.body.replace('"x"', '"y"') },
+        NEW_SECRET,
+      ),
+      otherSecret: pythonVerify(delivery, secret()),
+      replayed: pythonVerify(delivery, NEW_SECRET, 600),
+    };
+    console.log('README Python verify_webhook:', outcomes);
+    expect(outcomes).toEqual({
+      oldSecret: 'job.completed',
+      newSecret: 'job.completed',
+      tampered: 'refused: no signature matches',
+      otherSecret: 'refused: no signature matches',
+      replayed: 'refused: timestamp too far from now: a replay, or a clock far off',
+    });
   });
 });
 

@@ -128,6 +128,7 @@ const submitProblems = problems(
   'unsupported_media_type',
   'validation_failed',
   'unknown_task',
+  'webhook_secret_missing',
   'queue_quota_exceeded',
   'storage_quota_exceeded',
   'redis_out_of_memory',

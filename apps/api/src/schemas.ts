@@ -162,10 +162,8 @@ export const workflowRequestSchema = z
       description:
         'cancel_rest (default): a step that fails or is canceled cancels every unfinished step. continue: the steps that do not need it run on.',
     }),
-    webhook: WebhookOption.optional().openapi({
-      description:
-        'POST the end of the workflow (workflow.completed, workflow.failed, workflow.canceled) here, signed per Standard Webhooks',
-    }),
+    /** POSTs the workflow's end (workflow.completed, workflow.failed, workflow.canceled), signed. */
+    webhook: WebhookOption.optional(),
   })
   .meta({ id: 'WorkflowRequest' });
 export type WorkflowRequestBody = z.infer<typeof workflowRequestSchema>;

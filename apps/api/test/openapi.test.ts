@@ -147,6 +147,25 @@ console.log(state, done.data?.result);
     expect(bad).toMatch(/bad\.ts.*error TS2322/s);
   }, 60_000);
 
+  it('describes the webhook option of jobs and workflows, and its state in JobView and WorkflowView', () => {
+    const schemas = doc.components.schemas;
+    const url = schemas.WebhookOption.properties.url;
+    expect(url.type).toBe('string');
+    expect(schemas.WebhookOption.required).toEqual(['url']);
+    expect(schemas.JobOptions.properties.webhook.$ref).toBe('#/components/schemas/WebhookOption');
+    expect(JSON.stringify(schemas.WorkflowRequest.properties.webhook)).toContain(
+      '#/components/schemas/WebhookOption',
+    );
+    expect(schemas.WebhookState.properties.state.enum).toEqual(['pending', 'delivered', 'failed']);
+    for (const view of ['JobView', 'JobSummary', 'WorkflowView']) {
+      expect(schemas[view].properties.webhook.$ref, view).toBe('#/components/schemas/WebhookState');
+      expect(schemas[view].required, view).not.toContain('webhook');
+    }
+    expect(doc.paths['/v1/jobs'].post.responses['422'].description).toMatch(
+      /webhook_secret_missing/,
+    );
+  });
+
   it('serves an interactive reference at /docs that reads /openapi.json', async () => {
     const res = await api.app.request('/docs');
     expect(res.status).toBe(200);

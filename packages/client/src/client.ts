@@ -1,4 +1,10 @@
-import { FINAL_STATES, isFinal, type JobState, type StepFailurePolicy } from '@offload/contract';
+import {
+  FINAL_STATES,
+  isFinal,
+  type JobState,
+  type StepFailurePolicy,
+  type WebhookOption,
+} from '@offload/contract';
 import { EventSourceParserStream } from 'eventsource-parser/stream';
 import { OfflineError, ProblemError } from './errors.ts';
 import type {
@@ -106,6 +112,8 @@ export class OffloadClient<C extends TaskCatalog = BuiltInTasks> {
         onStepFailure?: StepFailurePolicy;
         /** Makes retrying safe: the same key and steps answer the same workflow for 24 h. */
         idempotencyKey?: string;
+        /** Where the workflow's end is POSTed, signed (README, Webhooks). */
+        webhook?: WebhookOption;
       } = {},
     ): Promise<Workflow> => {
       const { idempotencyKey, ...rest } = options;

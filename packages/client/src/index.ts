@@ -22,6 +22,8 @@ export type {
   TaskName,
   TaskOutput,
   TasksOf,
+  WebhookOption,
+  WebhookState,
   WithResults,
   Workflow,
   WorkflowState,

@@ -7,6 +7,8 @@ import type {
   ScheduleView,
   StepFailurePolicy,
   TaskInfo,
+  WebhookOption,
+  WebhookState,
   Problem as WireProblem,
   WorkflowState,
   WorkflowView,
@@ -125,4 +127,4 @@ export type WorkflowStep<C extends TaskCatalog> = {
 
 /** A workflow's view: its state, and each step as the JobView of its job. */
 export type Workflow = WorkflowView;
-export type { StepFailurePolicy, WorkflowState };
+export type { StepFailurePolicy, WebhookOption, WebhookState, WorkflowState };

@@ -21,7 +21,13 @@ FINAL_STATES = frozenset({"completed", "failed", "canceled"})
 #: Reconnects in a row that deliver no event before `events` gives up.
 MAX_RECONNECTS = 5
 #: Job options as Python spells them, and as the API does.
-_OPTIONS = {"priority": "priority", "delay_ms": "delayMs", "attempts": "attempts", "timeout_ms": "timeoutMs"}
+_OPTIONS = {
+    "priority": "priority",
+    "delay_ms": "delayMs",
+    "attempts": "attempts",
+    "timeout_ms": "timeoutMs",
+    "webhook": "webhook",
+}
 
 
 class ProblemError(Exception):
@@ -56,7 +62,8 @@ class Client:
     def submit(self, task: str, input: Any, *, idempotency_key: str | None = None, **options: Any) -> dict[str, Any]:
         """Queues a job and returns its view (state `queued` or `delayed`).
 
-        Options: `priority`, `delay_ms`, `attempts`, `timeout_ms`.
+        Options: `priority`, `delay_ms`, `attempts`, `timeout_ms`, and `webhook={"url": "https://…"}`: where the
+        job's end is POSTed, signed (README, Webhooks).
         """
         unknown = sorted(set(options) - set(_OPTIONS))
         if unknown:
@@ -106,16 +113,20 @@ class Client:
         *,
         on_step_failure: str | None = None,
         idempotency_key: str | None = None,
+        webhook: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Starts a workflow and returns its view: each step's job starts once every step it needs has completed.
 
         `steps` maps a step id to `{"task", "input", "needs"?, "options"?}` as POST /v1/workflows takes it
         (`options` in the API's spelling: `timeoutMs`, `delayMs`…); `{"$result": "step.field"}` anywhere in an
         input is that step's result, or a field of it. `on_step_failure`: `cancel_rest` (default) or `continue`.
+        `webhook={"url": "https://…"}`: where the workflow's end is POSTed, signed (README, Webhooks).
         """
         body: dict[str, Any] = {"steps": steps}
         if on_step_failure is not None:
             body["onStepFailure"] = on_step_failure
+        if webhook is not None:
+            body["webhook"] = webhook
         headers = {"idempotency-key": idempotency_key} if idempotency_key else {}
         return self._json("POST", "/v1/workflows", body=body, headers=headers)
 
