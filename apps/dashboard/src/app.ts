@@ -26,6 +26,7 @@ import {
 import { schedulesPage } from './pages/schedules-page.ts';
 import { tasksPage } from './pages/tasks-page.ts';
 import { HISTORY_SPANS, throughputPage } from './pages/throughput-page.ts';
+import { WEBHOOKS_PATH, webhookMissingPage, webhookPage } from './pages/webhook-page.ts';
 import { workflowMissingPage, workflowPage, workflowPath } from './pages/workflow-page.ts';
 import { workflowsPage } from './pages/workflows-page.ts';
 import { selfContained } from './self-contained.ts';
@@ -227,6 +228,12 @@ export function createDashboard(deps: DashboardDeps) {
       return c.html(
         workflowsPage({ workflows, total, now: Date.now(), open, ...(canceled && { canceled }) }),
       );
+    })
+    .get(`${WEBHOOKS_PATH}/:id`, async (c) => {
+      const id = c.req.param('id');
+      const delivery = await jobs.webhooks.read(id);
+      if (!delivery) return c.html(webhookMissingPage({ id, open }), 404);
+      return c.html(webhookPage({ delivery, open }));
     })
     .get(`${WORKFLOWS_PATH}/:id`, async (c) => {
       const id = c.req.param('id');

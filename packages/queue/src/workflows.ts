@@ -244,9 +244,13 @@ export class Workflows {
   /** The workflow's view, or null when the tenant has no workflow with that id. */
   async get(id: string, tenant: string): Promise<WorkflowView | null> {
     const record = await this.read(id, tenant);
-    if (!record) return null;
+    return record && this.viewOf(record);
+  }
+
+  /** The view of a record, with its webhook's state as its delivery says (one read, for a workflow with a webhook only). */
+  private async viewOf(record: WorkflowRecord): Promise<WorkflowView> {
     const view = workflowView(record, await this.stepsNow(record));
-    const delivery = record.webhook ? await this.jobs.webhooks.read(id) : null;
+    const delivery = record.webhook ? await this.jobs.webhooks.read(record.id) : null;
     return delivery ? { ...view, webhook: webhookState(delivery) } : view;
   }
 
@@ -316,7 +320,7 @@ export class Workflows {
     const record = await this.read(id, null);
     if (!record) return null;
     return {
-      view: workflowView(record, await this.stepsNow(record)),
+      view: await this.viewOf(record),
       tenant: record.tenant,
       onStepFailure: record.onStepFailure,
       needs: Object.fromEntries(

@@ -132,6 +132,7 @@ export function workflowPage(options: {
 <tr><th>Created</th><td>${view.createdAt}</td></tr>
 <tr><th>Finished</th><td>${finished === null ? html`<span class="muted">not yet · ${duration(Math.max(0, now - start))} so far</span>` : html`${view.finishedAt} <span class="muted">after ${duration(finished - start)}</span>`}</td></tr>
 <tr><th>On step failure</th><td><code>${workflow.onStepFailure}</code></td></tr>
+${view.webhook ? html`<tr><th>Webhook</th><td><a id="webhook-link" href="/webhooks/${encodeURIComponent(view.id)}">${view.webhook.state}</a> <span class="muted">${view.webhook.attempts} attempt${view.webhook.attempts === 1 ? '' : 's'}</span></td></tr>` : ''}
 </table>
 ${running ? html`<form method="post" action="${workflowPath(view.id)}/cancel"><input type="hidden" name="back" value="workflow"><button type="submit" aria-label="Cancel workflow ${view.id}">Cancel workflow</button></form>` : ''}
 <h2>Steps</h2>
@@ -152,7 +153,7 @@ ${order.map((name) => {
 <td>${started === null ? html`<span class="muted">–</span>` : `+${duration(started - start)}`}</td>
 <td>${started === null ? html`<span class="muted">–</span>` : ended === null ? html`${duration(now - started)} <span class="muted">so far</span>` : duration(ended - started)}</td>
 <td>${step.error ? html`<code>${step.error.code}</code> ${step.error.message}` : ''}</td>
-<td>${hasJob(step) ? jobLink(options.queues.get(step.task), step.id) : html`<span class="muted">none</span>`}</td>
+<td>${hasJob(step) ? jobLink(options.queues.get(step.task), step.id) : html`<span class="muted">none</span>`}${step.webhook ? html` · <a href="/webhooks/${encodeURIComponent(step.id)}">webhook</a>` : ''}</td>
 </tr>`;
 })}
 </tbody>
