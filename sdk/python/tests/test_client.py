@@ -62,6 +62,17 @@ class ClientTest(unittest.TestCase):
             self.offload.submit("py.echo", {"value": "x"}, delay=5)
         self.assertTrue(first["id"])
 
+    def test_a_webhook_option_reaches_the_api(self) -> None:
+        # The test API gives no tenant a signing secret, so the webhook is refused by name.
+        with self.assertRaises(ProblemError) as raised:
+            self.offload.submit("py.echo", {"value": "x"}, webhook={"url": "https://93.184.215.14/hook"})
+        self.assertEqual(raised.exception.code, "webhook_secret_missing")
+        with self.assertRaises(ProblemError) as raised:
+            self.offload.submit_workflow(
+                {"a": {"task": "py.echo", "input": {"value": "x"}}}, webhook={"url": "https://93.184.215.14/hook"}
+            )
+        self.assertEqual(raised.exception.code, "webhook_secret_missing")
+
     def test_events_end_with_the_final_one(self) -> None:
         job = self.offload.submit("py.echo", {"value": "streamed"})
         events = list(self.offload.events(job["id"]))
