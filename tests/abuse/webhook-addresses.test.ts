@@ -116,6 +116,17 @@ describe('at submit', () => {
     });
   });
 
+  it("checks the webhook of a schedule's jobs when the schedule is created", async () => {
+    const res = await client(api.url).call('POST', '/v1/schedules', {
+      task: 'test.echo',
+      input: { value: 'x' },
+      everyMs: 60_000,
+      options: { webhook: { url: 'http://[::1]/hook' } },
+    });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'options.webhook.url' }] });
+  });
+
   it('checks the webhook of a workflow and of its steps', async () => {
     const http = client(api.url);
     const top = await http.call('POST', '/v1/workflows', {

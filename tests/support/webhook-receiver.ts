@@ -14,7 +14,8 @@ export interface Received {
 /**
  * A real HTTP receiver on 127.0.0.1 whose path says how it answers:
  * `/ok/<tag>` 200; `/fail/<n>/<tag>` 500 for the first n requests, then 200;
- * `/gone/<tag>` 410; `/hang/<tag>` never answers; `/slow/<ms>/<tag>` answers
+ * `/gone/<tag>` 410; `/hang/<tag>` never answers; `/hang-once/<tag>` never
+ * answers the first request, 200 afterwards; `/slow/<ms>/<tag>` answers
  * 200 after ms; `/redirect/<tag>` 302 to `/ok/redirected` (a private address);
  * `/huge/<tag>` 200 with a 64 MB body.
  */
@@ -35,6 +36,14 @@ export async function startReceiver() {
         return;
       case 'gone':
         res.writeHead(410).end();
+        return;
+      case 'hang-once':
+        if (seen > 1) {
+          res.writeHead(200).end();
+          return;
+        }
+        hanging.add(res);
+        res.on('close', () => hanging.delete(res));
         return;
       case 'hang':
         hanging.add(res);

@@ -331,6 +331,7 @@ export function createApp(deps: AppDeps) {
         maxBodyBytes: deps.maxBodyBytes,
         maxJsonDepth: deps.maxJsonDepth,
         maxInputBytes: deps.maxInputBytes,
+        webhooks,
       }),
     );
 

@@ -15,6 +15,7 @@ import { json, problems, v1, v1Problems } from './routes.ts';
 import { fieldErrors, jobRequestSchema, MAX_FIELD_ERRORS } from './schemas.ts';
 import type { TaskCatalog } from './task-catalog.ts';
 import { taskFor } from './task-requests.ts';
+import { checkWebhook, type WebhookPolicy } from './webhook-requests.ts';
 
 /**
  * POST/GET/DELETE /v1/schedules (DESIGN.md §3): a task and its input, checked
@@ -94,6 +95,7 @@ export const createScheduleRoute = createRoute({
       'unsupported_media_type',
       'validation_failed',
       'unknown_task',
+      'webhook_secret_missing',
       'schedule_quota_exceeded',
       ...v1Problems,
     ),
@@ -150,6 +152,8 @@ export function scheduleRoutes(deps: {
   maxBodyBytes: number;
   maxJsonDepth: number;
   maxInputBytes: number;
+  /** Who may ask for webhooks on the schedule's jobs, and where to. */
+  webhooks: WebhookPolicy;
 }) {
   const { jobs, catalog, limits } = deps;
   return new OpenAPIHono<AppEnv>({
@@ -186,6 +190,8 @@ export function scheduleRoutes(deps: {
             errors.slice(0, MAX_FIELD_ERRORS) satisfies FieldError[],
           );
         }
+        // Checked again at each delivery of each firing's job, as for any job.
+        await checkWebhook(request.options?.webhook, c.get('caller').tenant, deps.webhooks);
         const now = Date.now();
         const nextRunAt = firstFiring(timing, now);
         const record = await jobs.schedules

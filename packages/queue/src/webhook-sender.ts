@@ -3,6 +3,7 @@ import { DelayedError, type Job, Worker } from 'bullmq';
 import type { RedisClient } from './connection.ts';
 import type { JobQueues } from './job-queues.ts';
 import type { OffloadKeys } from './keys.ts';
+import { LOCK_MS, STALLED_CHECK_MS } from './queue-worker.ts';
 import {
   ATTEMPTS_LOGGED,
   DELIVERIES_QUEUE,
@@ -154,6 +155,9 @@ export function startWebhookSender(options: WebhookSenderOptions): { close(): Pr
     connection: options.redis,
     prefix: options.keys.webhooksPrefix,
     concurrency: DELIVERIES_AT_ONCE,
+    // The task queues' short locks: a delivery whose process died is taken up again within 7.5 s.
+    lockDuration: LOCK_MS,
+    stalledInterval: STALLED_CHECK_MS,
     maxStalledCount: MAX_STALLED,
   });
   worker.on('error', (err) => options.onError?.(err));
