@@ -142,6 +142,7 @@ export async function runWorkerProcess(): Promise<void> {
     redis: target,
     prefix: env.OFFLOAD_PREFIX,
     retention: retentionFrom(env),
+    followJobs: false,
   });
   const webhooks = startWebhookSender({
     redis,

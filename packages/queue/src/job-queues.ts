@@ -84,6 +84,11 @@ export interface JobQueuesConfig {
   blobs?: BlobStore;
   /** Told when a (re)connection finds Redis unsafe for jobs (see redis-config.ts), to say so loudly. */
   onRedisProblem?: (problem: string) => void;
+  /**
+   * false: this process only reads jobs, never follows them (event streams,
+   * long-polls), so it reads no queue's events (the webhook sender). Default true.
+   */
+  followJobs?: boolean;
 }
 
 /** A job of a submitJobs call on its way into BullMQ. */
@@ -157,6 +162,7 @@ export class JobQueues implements StepJobs {
   private readonly fairShares = new Map<string, FairShare>();
   private readonly defaultJobOptions: ReturnType<typeof jobOptionsFor>;
   private readonly feed: JobFeed;
+  private readonly followJobs: boolean;
   private readonly tenantJobs: TenantJobs;
   /** The webhook deliveries of jobs and workflows (see webhook-deliveries.ts). */
   readonly webhooks: WebhookDeliveries;
@@ -182,6 +188,7 @@ export class JobQueues implements StepJobs {
     this.blobs = config.blobs ?? new FileBlobStore(DEFAULT_BLOB_DIR);
     this.defaultJobOptions = jobOptionsFor(this.retention);
     this.webhooks = new WebhookDeliveries(redis, this.keys, this.retention);
+    this.followJobs = config.followJobs ?? true;
     this.feed = new JobFeed(config.redis, this.keys, {
       read: async (id) => {
         const found = await this.read(id, null, { result: true });
@@ -223,7 +230,7 @@ export class JobQueues implements StepJobs {
       queue.on('error', () => {});
       this.queues.set(name, queue);
       this.fairShares.set(name, new FairShare(this.redis, this.keys, name));
-      this.feed.add(name);
+      if (this.followJobs) this.feed.add(name);
     }
   }
 

@@ -34,7 +34,7 @@ export function nonPublicRange(address: string): string | null {
 }
 
 /** A URL's host as an IP literal (IPv6 without brackets), or null for a name. */
-function literalOf(hostname: string): string | null {
+export function literalOf(hostname: string): string | null {
   const bare = hostname.replace(/^\[|\]$/g, '');
   return isIP(bare) ? bare : null;
 }
