@@ -1,7 +1,6 @@
 import type { LookupAddress } from 'node:dns';
-import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
-import { RefusedAddressError, vetHost } from './webhook-address.ts';
+import { literalOf, RefusedAddressError, vetHost } from './webhook-address.ts';
 
 /** How one delivery attempt went: the receiver's status, or why there was none. */
 export interface PostOutcome {
@@ -71,8 +70,7 @@ export class WebhookPoster {
     try {
       // An IP literal is connected to without a lookup: vetted here instead.
       const { hostname } = new URL(url);
-      if (isIP(hostname.replace(/^\[|\]$/g, '')))
-        await vetHost(hostname, this.options.allowPrivate);
+      if (literalOf(hostname)) await vetHost(hostname, this.options.allowPrivate);
       const answer = await request(url, {
         method: 'POST',
         headers,
