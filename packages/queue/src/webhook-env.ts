@@ -11,15 +11,19 @@ const webhookSecrets = z
   .optional()
   .transform((text, ctx) => {
     const secrets = new Map<string, Buffer[]>();
-    for (const entry of (text ?? '').split(',').map((e) => e.trim())) {
-      if (!entry) continue;
+    const entries = (text ?? '')
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean);
+    for (const [i, entry] of entries.entries()) {
       const colon = entry.indexOf(':');
-      const tenant = entry.slice(0, colon);
-      const key = secretKey(entry.slice(colon + 1));
-      if (colon < 0 || !TENANT.test(tenant) || !key) {
+      const tenant = colon < 0 ? '' : entry.slice(0, colon);
+      const key = colon < 0 ? null : secretKey(entry.slice(colon + 1));
+      if (!TENANT.test(tenant) || !key) {
+        // Named by its place, never quoted: the entry holds a secret.
         ctx.addIssue({
           code: 'custom',
-          message: `"${tenant || entry.slice(0, 20)}…": each entry is tenant:whsec_<base64 of 24–64 random bytes>`,
+          message: `entry ${i + 1} is not tenant:whsec_<base64 of 24–64 random bytes>`,
         });
         continue;
       }
@@ -34,7 +38,10 @@ const retrySchedule = z
   .default('1s,5s,30s,2m,10m,30m,1h,2h,4h,8h')
   .transform((text, ctx) => {
     const waits: number[] = [];
-    for (const entry of text.split(',').map((e) => e.trim())) {
+    for (const entry of text
+      .split(',')
+      .map((e) => e.trim())
+      .filter(Boolean)) {
       const match = DURATION.exec(entry);
       if (!match) {
         ctx.addIssue({
@@ -59,7 +66,7 @@ export const webhookEnvShape = {
     .transform((value) => value === 'true'),
   /**
    * Waits before each retry of a failed delivery, comma-separated durations
-   * (ms, s, m, h); one attempt more than it has entries. The default retries
+   * (ms, s, m, h); one attempt more than it has entries (empty: no retry). The default retries
    * for about 16 h: within seconds first, then up to hours apart.
    */
   WEBHOOK_RETRY_SCHEDULE: retrySchedule,
