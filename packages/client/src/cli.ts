@@ -56,6 +56,7 @@ Options:
   --json                 plain JSON lines, also when stdout is a terminal
   --timeout <s>          (wait, submit --wait) give up after this many seconds
   --priority <n>  --delay-ms <ms>  --attempts <n>  --timeout-ms <ms>  --idempotency-key <key>
+  --webhook <url>        POST the job's end there, signed (README, Webhooks)
   --state <state>  --task <name>  --limit <n>  --cursor <c>     (list)
   --cron <expr>  --timezone <zone>  --every-ms <ms>               (schedule create)
 
@@ -122,6 +123,7 @@ const { values: flags, positionals } = (() => {
         'delay-ms': { type: 'string' },
         attempts: { type: 'string' },
         'timeout-ms': { type: 'string' },
+        webhook: { type: 'string' },
         'idempotency-key': { type: 'string' },
         from: { type: 'string' },
         state: { type: 'string' },
@@ -243,7 +245,7 @@ function printSchedule(schedule: Schedule): void {
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-/** The job options the flags give (--priority, --delay-ms, --attempts, --timeout-ms). */
+/** The job options the flags give (--priority, --delay-ms, --attempts, --timeout-ms, --webhook). */
 function jobOptionFlags(): SubmitOptions {
   const options: SubmitOptions = {};
   const set = <K extends keyof SubmitOptions>(key: K, value: SubmitOptions[K] | undefined) => {
@@ -253,6 +255,7 @@ function jobOptionFlags(): SubmitOptions {
   set('delayMs', number('delay-ms', flags['delay-ms']));
   set('attempts', number('attempts', flags.attempts));
   set('timeoutMs', number('timeout-ms', flags['timeout-ms']));
+  if (flags.webhook !== undefined) options.webhook = { url: flags.webhook };
   return options;
 }
 

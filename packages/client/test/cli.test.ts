@@ -148,6 +148,21 @@ describe('offload (not on a terminal: JSON lines)', () => {
     expect(offline.code).toBe(3);
     expect(offline.stderr).toMatch(/Could not reach/);
   });
+
+  it('sends --webhook as the job’s webhook option (this API gives tenant cli no secret: 422 by name)', async () => {
+    const run = await offload([
+      'submit',
+      'primes.count',
+      '{"below":100}',
+      '--webhook',
+      'https://93.184.215.14/hook',
+    ]);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stderr)).toMatchObject({
+      code: 'webhook_secret_missing',
+      errors: [{ path: 'options.webhook' }],
+    });
+  });
 });
 
 describe('offload workflow', () => {
