@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { createRedis, offloadKeys } from '@offload/queue';
+import { Worker } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { loadApiEnv } from '../../apps/api/src/env.ts';
@@ -6,12 +8,13 @@ import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
 import { testRedis } from '../support/redis-url.ts';
-import { registry } from '../support/test-tasks.ts';
+import { registry, TEST_QUEUE } from '../support/test-tasks.ts';
 import { startReceiver } from '../support/webhook-receiver.ts';
 
 /**
- * A worker process killed while it delivers a webhook: the delivery is not
- * lost; another worker process delivers it, under the same webhook-id.
+ * Crashes around a webhook: a worker process killed while it delivers one
+ * (another delivers it, under the same webhook-id), and a job whose end was
+ * recorded by a worker that never woke its delivery (it comes due by itself).
  */
 const target = testRedis();
 const SECRET = `whsec_${randomBytes(32).toString('base64')}`;
@@ -75,3 +78,48 @@ it('a worker SIGKILLed mid-delivery: another worker delivers the webhook, same i
   // The killed attempt never recorded its end: the view counts the attempts that did.
   expect(view.webhook).toEqual({ state: 'delivered', attempts: 1, lastStatus: 200 });
 }, 120_000);
+
+it('a job ended by a worker that died before waking its delivery: the delivery comes due by itself and is sent', async () => {
+  // Only an Offload worker that serves another queue: it sends webhooks, but never ends this job.
+  await Promise.all(workers.splice(0).map((worker) => worker.stop('SIGKILL')));
+  workers.push(
+    await startWorkerProcess({
+      redis: target,
+      prefix,
+      testTasks: true,
+      queues: TEST_QUEUE,
+      env: webhookEnv,
+    }),
+  );
+  const http = client(api.url);
+  const path = `/ok/unwoken-${prefix}`;
+  const job = await http.submit(
+    'test.echo',
+    { value: 'x' },
+    { webhook: { url: `${receiver.url}${path}` } },
+  );
+  // The job ends as an Offload worker's BullMQ would record it, and nothing wakes its delivery:
+  // what a worker killed between the two leaves behind.
+  const redis = createRedis(target, 'worker');
+  const bare = new Worker('default', async () => ({ value: 'x' }), {
+    connection: redis,
+    prefix: offloadKeys(prefix).queuePrefix('default'),
+  });
+  try {
+    const ended = await http.until(job.id, (v) => v.state === 'completed', 30_000);
+    const [delivery] = await receiver.waitFor(path, 1, 100_000);
+    const lateS = ((delivery?.at ?? 0) - Date.parse(ended.finishedAt as string)) / 1000;
+    console.log(
+      `an unwoken delivery was sent ${lateS.toFixed(1)} s after its job ended (its recheck)`,
+    );
+    expect(
+      new Webhook(SECRET).verify(delivery?.body as string, delivery?.headers ?? {}),
+    ).toMatchObject({
+      type: 'job.completed',
+      data: { id: job.id, result: { value: 'x' } },
+    });
+  } finally {
+    await bare.close();
+    redis.disconnect();
+  }
+}, 150_000);
