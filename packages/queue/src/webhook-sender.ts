@@ -104,7 +104,8 @@ export function startWebhookSender(options: WebhookSenderOptions): { close(): Pr
     const keys = secrets.get(record.tenant) ?? [];
     let outcome: { status: number | null; error?: string; ms: number };
     if (!event) {
-      outcome = { status: null, error: 'the job no longer exists (past its retention)', ms: 0 };
+      // Never added (its submit failed after the delivery was), removed, or past its retention.
+      outcome = { status: null, error: `the ${record.kind} does not exist`, ms: 0 };
     } else if (keys.length === 0) {
       // The secret was removed after the submit: retried, in case it is put back.
       outcome = {
