@@ -116,6 +116,19 @@ describe('at submit', () => {
     });
   });
 
+  it('names the item of a batch whose webhook is refused, and adds none of the batch', async () => {
+    const good = { url: 'https://93.184.215.14/hook' };
+    const res = await client(api.url).call('POST', '/v1/jobs/batch', {
+      jobs: [0, 1, 2].map((i) => ({
+        task: 'test.echo',
+        input: { value: `${i}` },
+        options: { webhook: i === 2 ? { url: 'http://192.168.0.10/hook' } : good },
+      })),
+    });
+    expect(res.status).toBe(422);
+    expect(res.body).toMatchObject({ errors: [{ path: 'jobs.2.options.webhook.url' }] });
+  });
+
   it("checks the webhook of a schedule's jobs when the schedule is created", async () => {
     const res = await client(api.url).call('POST', '/v1/schedules', {
       task: 'test.echo',

@@ -54,7 +54,7 @@ import { apiSecurityHeaders } from './security-headers.ts';
 import { type StreamLimits, StreamSlots } from './stream-slots.ts';
 import type { TaskCatalog } from './task-catalog.ts';
 import { type FoundTask, submitRequest, taskFor, unknownTask } from './task-requests.ts';
-import { checkWebhook, NO_WEBHOOKS, type WebhookPolicy } from './webhook-requests.ts';
+import { checkWebhooks, NO_WEBHOOKS, type WebhookPolicy } from './webhook-requests.ts';
 import { workflowRequest } from './workflow-requests.ts';
 
 export interface AppDeps {
@@ -165,7 +165,11 @@ export function createApp(deps: AppDeps) {
       async (c) => {
         const body = c.req.valid('json');
         const found = await taskFor(catalog, body, deps.maxInputBytes);
-        await checkWebhook(body.options?.webhook, c.get('caller').tenant, webhooks);
+        await checkWebhooks(
+          [{ webhook: body.options?.webhook, path: 'options.webhook' }],
+          c.get('caller').tenant,
+          webhooks,
+        );
         const request = submitRequest(body, found, c.get('caller').tenant);
         const key = c.req.valid('header')[idempotencyKeyHeader];
         const { view, created } = await submitOrQuota(() =>
@@ -188,9 +192,14 @@ export function createApp(deps: AppDeps) {
         const items = c.req.valid('json').jobs;
         const found = await batchTasks(catalog, items, deps.maxInputBytes);
         const tenant = c.get('caller').tenant;
-        for (const [i, item] of items.entries()) {
-          await checkWebhook(item.options?.webhook, tenant, webhooks, `jobs.${i}.options.webhook`);
-        }
+        await checkWebhooks(
+          items.map((item, i) => ({
+            webhook: item.options?.webhook,
+            path: `jobs.${i}.options.webhook`,
+          })),
+          tenant,
+          webhooks,
+        );
         const answers = await submitOrQuota(() =>
           jobs.submitBatch(
             items.map(({ idempotencyKey, ...body }, i) => ({
@@ -274,15 +283,17 @@ export function createApp(deps: AppDeps) {
       async (c) => {
         const tenant = c.get('caller').tenant;
         const body = c.req.valid('json');
-        await checkWebhook(body.webhook, tenant, webhooks, 'webhook');
-        for (const [name, step] of Object.entries(body.steps)) {
-          await checkWebhook(
-            step.options?.webhook,
-            tenant,
-            webhooks,
-            `steps.${name}.options.webhook`,
-          );
-        }
+        await checkWebhooks(
+          [
+            { webhook: body.webhook, path: 'webhook' },
+            ...Object.entries(body.steps).map(([name, step]) => ({
+              webhook: step.options?.webhook,
+              path: `steps.${name}.options.webhook`,
+            })),
+          ],
+          tenant,
+          webhooks,
+        );
         const request = await workflowRequest(
           catalog,
           body,

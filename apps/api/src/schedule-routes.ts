@@ -15,7 +15,7 @@ import { json, problems, v1, v1Problems } from './routes.ts';
 import { fieldErrors, jobRequestSchema, MAX_FIELD_ERRORS } from './schemas.ts';
 import type { TaskCatalog } from './task-catalog.ts';
 import { taskFor } from './task-requests.ts';
-import { checkWebhook, type WebhookPolicy } from './webhook-requests.ts';
+import { checkWebhooks, type WebhookPolicy } from './webhook-requests.ts';
 
 /**
  * POST/GET/DELETE /v1/schedules (DESIGN.md §3): a task and its input, checked
@@ -191,7 +191,11 @@ export function scheduleRoutes(deps: {
           );
         }
         // Checked again at each delivery of each firing's job, as for any job.
-        await checkWebhook(request.options?.webhook, c.get('caller').tenant, deps.webhooks);
+        await checkWebhooks(
+          [{ webhook: request.options?.webhook, path: 'options.webhook' }],
+          c.get('caller').tenant,
+          deps.webhooks,
+        );
         const now = Date.now();
         const nextRunAt = firstFiring(timing, now);
         const record = await jobs.schedules

@@ -14,31 +14,43 @@ export interface WebhookPolicy {
 export const NO_WEBHOOKS: WebhookPolicy = { secrets: new Map(), allowPrivate: false };
 
 /**
- * Refuses a webhook the API could never deliver, with the fault at `path`
- * (`options.webhook`, `steps.render.options.webhook`, `webhook`): 422
- * `webhook_secret_missing` when the tenant has no secret to sign with (an
- * unsigned webhook could not be told from a forged one), 422
- * `validation_failed` when the URL's host does not resolve or is not a public
- * address. The schema checked the URL's form already; the address is checked
- * again at each delivery, since DNS answers change.
+ * Refuses the first webhook of a request the API could never deliver, with
+ * the fault at its path (`options.webhook`, `jobs.3.options.webhook`,
+ * `steps.render.options.webhook`, `webhook`): 422 `webhook_secret_missing`
+ * when the tenant has no secret to sign with (an unsigned webhook could not
+ * be told from a forged one), 422 `validation_failed` when the URL's host
+ * does not resolve or is not a public address. The schema checked the URL's
+ * form already. Each distinct URL is resolved once, all at once (a batch of
+ * a thousand jobs usually names one). The address is checked again at each
+ * delivery, since DNS answers change.
  */
-export async function checkWebhook(
-  webhook: WebhookOption | undefined,
+export async function checkWebhooks(
+  webhooks: readonly { webhook: WebhookOption | undefined; path: string }[],
   tenant: string,
   policy: WebhookPolicy,
-  path = 'options.webhook',
 ): Promise<void> {
-  if (!webhook) return;
+  const asked = webhooks.filter(
+    (entry): entry is { webhook: WebhookOption; path: string } => entry.webhook !== undefined,
+  );
+  const [first] = asked;
+  if (!first) return;
   if (!policy.secrets.get(tenant)?.length) {
     throw new ApiError(
       'webhook_secret_missing',
       `Tenant ${tenant} has no webhook signing secret: the operator adds one to WEBHOOK_SECRETS (tenant:whsec_…)`,
-      [{ path, message: 'no signing secret for this tenant' }],
+      [{ path: first.path, message: 'no signing secret for this tenant' }],
     );
   }
-  const problem = await webhookUrlProblem(webhook.url, policy.allowPrivate);
-  if (problem) {
-    const error: FieldError = { path: `${path}.url`, message: problem };
+  const urls = [...new Set(asked.map(({ webhook }) => webhook.url))];
+  const problems = new Map(
+    await Promise.all(
+      urls.map(async (url) => [url, await webhookUrlProblem(url, policy.allowPrivate)] as const),
+    ),
+  );
+  const refused = asked.find(({ webhook }) => problems.get(webhook.url));
+  if (refused) {
+    const problem = problems.get(refused.webhook.url) as string;
+    const error: FieldError = { path: `${refused.path}.url`, message: problem };
     throw new ApiError('validation_failed', `The webhook URL cannot be used: ${problem}`, [error]);
   }
 }
