@@ -116,7 +116,7 @@ describe('at submit', () => {
     });
   });
 
-  it('names the item of a batch whose webhook is refused, and adds none of the batch', async () => {
+  it('names the item of a batch whose webhook is refused', async () => {
     const good = { url: 'https://93.184.215.14/hook' };
     const res = await client(api.url).call('POST', '/v1/jobs/batch', {
       jobs: [0, 1, 2].map((i) => ({
