@@ -151,7 +151,8 @@ export function createDashboard(deps: DashboardDeps) {
       const id = c.req.param('id');
       const found = await jobs.getJobResult(id, null);
       if (!found) throw new ApiError('not_found', `No job has the id ${id}`);
-      return c.html(jobPage({ ...found, open }));
+      const delivery = found.view.webhook ? await jobs.webhooks.read(id) : null;
+      return c.html(jobPage({ ...found, delivery, open }));
     })
     // A job's result alone, any tenant's: the bytes of a binary result from the blob store.
     .get('/jobs/:id/result', async (c) => {

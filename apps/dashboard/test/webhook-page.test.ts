@@ -20,7 +20,7 @@ import { registry } from '../../../tests/support/test-tasks.ts';
 import { startReceiver } from '../../../tests/support/webhook-receiver.ts';
 
 /**
- * A webhook's deliveries in Chromium: jobs and a workflow submitted through
+ * A webhook's deliveries in Chromium, on a job's page and on a workflow's webhook page: jobs and a workflow submitted through
  * the API with webhooks, delivered by a real worker process to a real
  * receiver that fails first, read by the dashboard from the same Redis. The
  * screenshot lands in test-results/dashboard/webhook.png.
@@ -76,8 +76,8 @@ const attemptRows = () =>
       rows.map((row) => [...row.querySelectorAll('td')].map((td) => (td.textContent ?? '').trim())),
     );
 
-describe("a job's webhook page", () => {
-  it('lists each attempt with its time, status and duration: two 500s, then the 200', async () => {
+describe("a job's page", () => {
+  it('lists each attempt of its webhook with its time, status and duration: two 500s, then the 200', async () => {
     const job = await http.submit(
       'test.echo',
       { value: 'x' },
@@ -85,8 +85,8 @@ describe("a job's webhook page", () => {
     );
     await http.until(job.id, (view) => view.webhook?.state === 'delivered', 30_000);
 
-    await page.goto(`${dashboard.url}/webhooks/${job.id}`);
-    await expect(page.locator('h1').textContent()).resolves.toMatch(/Webhook of job .*delivered/);
+    await page.goto(`${dashboard.url}/jobs/${job.id}`);
+    await expect(page.locator('#webhook-state').textContent()).resolves.toBe('delivered');
     const rows = await attemptRows();
     console.log('attempts as the page lists them:', rows);
     expect(rows.map((row) => row[0])).toEqual(['1', '2', '3']);
@@ -106,11 +106,21 @@ describe("a job's webhook page", () => {
       { webhook: { url: `${receiver.url}/gone/"><script>alert(1)</script>` } },
     );
     await http.until(job.id, (view) => view.webhook?.state === 'failed', 30_000);
-    await page.goto(`${dashboard.url}/webhooks/${job.id}`);
+    await page.goto(`${dashboard.url}/jobs/${job.id}`);
     expect((await attemptRows())[0]?.[2]).toBe('failed 410');
     expect(await page.locator('#webhook script').count()).toBe(0);
   });
 
+  it('shows no webhook section for a job without one', async () => {
+    const job = await http.submit('test.echo', { value: 'x' });
+    await http.until(job.id, (view) => view.state === 'completed');
+    await page.goto(`${dashboard.url}/jobs/${job.id}`);
+    await expect(page.locator('#job').count()).resolves.toBe(1);
+    await expect(page.locator('#webhook').count()).resolves.toBe(0);
+  });
+});
+
+describe("a workflow's webhook page", () => {
   it('answers 404 for an id with no webhook', async () => {
     const res = await page.goto(`${dashboard.url}/webhooks/no-such-job`);
     expect(res?.status()).toBe(404);

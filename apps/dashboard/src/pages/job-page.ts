@@ -1,7 +1,8 @@
 import type { JobView } from '@offload/contract';
-import type { BlobRecord } from '@offload/queue';
+import type { BlobRecord, DeliveryRecord } from '@offload/queue';
 import { html } from 'hono/html';
 import { type Html, layout, QUEUES_PATH } from './layout.ts';
+import { webhookDeliveries } from './webhook-page.ts';
 
 /** Where the dashboard shows one job, and serves its result alone. */
 export const jobPath = (id: string) => `/jobs/${encodeURIComponent(id)}`;
@@ -21,7 +22,13 @@ export function showsInline(contentType: string): boolean {
 /** Results longer than this many characters of JSON are cut on the page, bytes. */
 const SHOWN_JSON_CHARS = 20_000;
 
-export function jobPage(options: { view: JobView; blob: BlobRecord | null; open: boolean }): Html {
+export function jobPage(options: {
+  view: JobView;
+  blob: BlobRecord | null;
+  /** Its webhook's delivery, when it was submitted with one. */
+  delivery?: DeliveryRecord | null;
+  open: boolean;
+}): Html {
   const { view, blob } = options;
   const json = blob ? '' : JSON.stringify(view.result, null, 2);
   const result = blob
@@ -43,6 +50,7 @@ ${showsInline(blob.contentType) ? html`<img id="result-preview" src="${jobResult
 </table>
 <h2>Result</h2>
 ${result}
+${options.delivery ? webhookDeliveries(options.delivery) : ''}
 <p class="muted">Its queue, logs and data: <a href="${QUEUES_PATH}">Queues</a>.</p>`;
   return layout({ title: `Job ${view.id}`, path: '', open: options.open, body });
 }

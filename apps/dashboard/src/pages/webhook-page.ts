@@ -1,37 +1,39 @@
 import type { DeliveryRecord } from '@offload/queue';
 import { html } from 'hono/html';
+import { jobPath } from './job-page.ts';
 import { duration, type Html, layout, stateTag, WORKFLOWS_PATH } from './layout.ts';
 import { workflowPath } from './workflow-page.ts';
 
-/** The page of a job's (or a workflow's) webhook deliveries: `/webhooks/{id}`. */
+/** The page of a workflow's (or a job's) webhook deliveries: `/webhooks/{id}`; a job's page shows its own. */
 export const WEBHOOKS_PATH = '/webhooks';
 export const webhookPath = (id: string) => `${WEBHOOKS_PATH}/${encodeURIComponent(id)}`;
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
- * Every attempt to deliver a job's (or a workflow's) webhook: when, the
- * receiver's status, how long it took, why it failed. Refreshed while the
- * delivery is still pending.
+ * A webhook's delivery: where it goes, its state, and every attempt (when, the
+ * receiver's status, how long it took, why it failed), oldest first. On a
+ * job's page and on a workflow's webhook page.
  */
-export function webhookPage(options: { delivery: DeliveryRecord; open: boolean }): Html {
-  const { delivery } = options;
-  const pending = delivery.state === 'pending';
+export function webhookDeliveries(delivery: DeliveryRecord): Html {
   const shown = delivery.log.length;
   const first = delivery.attempts - shown + 1;
-  const body = html`<h1>Webhook of ${delivery.kind} <code>${delivery.id}</code> <span class="state ${delivery.state === 'delivered' ? 'completed' : delivery.state === 'failed' ? 'failed' : 'running'}">${delivery.state}</span></h1>
-${delivery.kind === 'workflow' ? html`<p><a href="${workflowPath(delivery.id)}">← Workflow</a></p>` : ''}
+  const badge =
+    delivery.state === 'delivered'
+      ? 'completed'
+      : delivery.state === 'failed'
+        ? 'failed'
+        : 'running';
+  return html`<h2>Webhook <span id="webhook-state" class="state ${badge}">${delivery.state}</span></h2>
 <table id="webhook" class="facts">
 <tr><th>URL</th><td><code>${delivery.url}</code></td></tr>
 <tr><th>Tenant</th><td>${delivery.tenant}</td></tr>
-${delivery.queue ? html`<tr><th>Queue</th><td>${delivery.queue}</td></tr>` : ''}
 <tr><th>Attempts</th><td>${delivery.attempts}</td></tr>
 </table>
-<h2>Attempts</h2>
 ${
   shown === 0
-    ? html`<p id="no-attempts" class="muted">None yet: the ${delivery.kind} has not ended.</p>`
-    : html`<p class="muted">${shown < delivery.attempts ? `The latest ${shown} of ${delivery.attempts}` : `${shown}`} attempt${shown === 1 ? '' : 's'}, oldest first${pending ? ' · refreshed every 5 s' : ''}.</p>
+    ? html`<p id="no-attempts" class="muted">No attempt yet: the ${delivery.kind} has not ended.</p>`
+    : html`<p class="muted">${shown < delivery.attempts ? `The latest ${shown} of ${delivery.attempts}` : `${shown}`} attempt${shown === 1 ? '' : 's'}, oldest first.</p>
 <table id="attempts">
 <thead><tr><th>#</th><th>At</th><th>Status</th><th>Took</th><th>Error</th></tr></thead>
 <tbody>
@@ -47,11 +49,19 @@ ${delivery.log.map(
 </tbody>
 </table>`
 }`;
+}
+
+/** A webhook's deliveries on a page of their own, refreshed while pending. */
+export function webhookPage(options: { delivery: DeliveryRecord; open: boolean }): Html {
+  const { delivery } = options;
+  const owner = delivery.kind === 'workflow' ? workflowPath(delivery.id) : jobPath(delivery.id);
+  const body = html`<h1>Webhook of ${delivery.kind} <a href="${owner}"><code>${delivery.id}</code></a></h1>
+${webhookDeliveries(delivery)}`;
   return layout({
     title: `Webhook of ${delivery.id}`,
     path: delivery.kind === 'workflow' ? WORKFLOWS_PATH : '',
     open: options.open,
-    ...(pending && { refreshSeconds: 5 }),
+    ...(delivery.state === 'pending' && { refreshSeconds: 5 }),
     body,
   });
 }

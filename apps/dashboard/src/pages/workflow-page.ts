@@ -153,7 +153,7 @@ ${order.map((name) => {
 <td>${started === null ? html`<span class="muted">–</span>` : `+${duration(started - start)}`}</td>
 <td>${started === null ? html`<span class="muted">–</span>` : ended === null ? html`${duration(now - started)} <span class="muted">so far</span>` : duration(ended - started)}</td>
 <td>${step.error ? html`<code>${step.error.code}</code> ${step.error.message}` : ''}</td>
-<td>${hasJob(step) ? jobLink(options.queues.get(step.task), step.id) : html`<span class="muted">none</span>`}${step.webhook ? html` · <a href="/webhooks/${encodeURIComponent(step.id)}">webhook</a>` : ''}</td>
+<td>${hasJob(step) ? jobLink(options.queues.get(step.task), step.id) : html`<span class="muted">none</span>`}${step.webhook ? html` · <a href="/jobs/${encodeURIComponent(step.id)}">webhook</a>` : ''}</td>
 </tr>`;
 })}
 </tbody>
