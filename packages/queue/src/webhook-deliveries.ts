@@ -61,7 +61,7 @@ export const ATTEMPTS_LOGGED = 20;
  * at most RECHECK_MAX_MS. Only a lost wake makes a delivery wait for this,
  * and a job's age bounds how late it comes.
  */
-export const RECHECK_MIN_MS = 60_000;
+export const RECHECK_MIN_MS = 15_000;
 export const RECHECK_MAX_MS = 3_600_000;
 
 export function recheckDelay(createdAt: number, now = Date.now()): number {
