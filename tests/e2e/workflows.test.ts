@@ -54,14 +54,28 @@ async function getWorkflow(id: string, as = http) {
 }
 
 /** Polls the workflow until it is no longer running. */
-async function finished(id: string, timeoutMs = 30_000): Promise<WorkflowView> {
+async function finished(id: string, timeoutMs = 30_000, as = http): Promise<WorkflowView> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const { body } = await getWorkflow(id);
+    const { body } = await getWorkflow(id, as);
     if (body.state !== 'running') return body;
     if (Date.now() > deadline) throw new Error(`still running: ${JSON.stringify(body)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** A second API on the same Redis whose tenants may hold `bytes` at most; its client for ACME. */
+async function apiWithStorageQuota(bytes: number) {
+  const limited = await startApi({
+    redis: target,
+    prefix,
+    registry,
+    workflows: true,
+    apiKeys: [ACME],
+    maxStoredBytesPerTenant: bytes,
+  });
+  closing.push(() => limited.close());
+  return client(limited.url, ACME.key);
 }
 
 const ms = (iso: string | null) => Date.parse(iso as string);
@@ -408,16 +422,7 @@ describe('a workflow that cannot run answers 422 and starts nothing', () => {
 
 describe('a workflow’s record counts in its tenant’s storage quota', () => {
   it('is refused (429) when it would not fit, and holds only what its views need once it has ended', async () => {
-    const limited = await startApi({
-      redis: target,
-      prefix,
-      registry,
-      workflows: true,
-      apiKeys: [ACME],
-      maxStoredBytesPerTenant: 40_000,
-    });
-    closing.push(() => limited.close());
-    const acme = client(limited.url, ACME.key);
+    const acme = await apiWithStorageQuota(40_000);
     const big = 'x'.repeat(10_000);
     const refused = await acme.call('POST', '/v1/workflows', {
       steps: Object.fromEntries([
@@ -446,13 +451,7 @@ describe('a workflow’s record counts in its tenant’s storage quota', () => {
     const stored = offloadKeys(prefix).tenantStored(ACME.tenant);
     const whileRunning = Number(await redis.hget(stored, `workflow:${started.id}`));
     expect(whileRunning).toBeGreaterThan(big.length);
-    const deadline = Date.now() + 20_000;
-    let ended: WorkflowView;
-    do {
-      ended = (await acme.call('GET', `/v1/workflows/${started.id}`))
-        .body as unknown as WorkflowView;
-      await new Promise((r) => setTimeout(r, 50));
-    } while (ended.state === 'running' && Date.now() < deadline);
+    const ended = await finished(started.id, 20_000, acme);
     expect(ended.state).toBe('completed');
     expect(step(ended, 'next').result).toEqual({ value: big });
     const afterEnd = Number(await redis.hget(stored, `workflow:${started.id}`));
@@ -466,16 +465,7 @@ describe('a workflow’s record counts in its tenant’s storage quota', () => {
 
 describe('results are passed by reference', () => {
   it('a 20 kB result read by 10 steps is stored once: they fit a quota that 10 copies would not', async () => {
-    const limited = await startApi({
-      redis: target,
-      prefix,
-      registry,
-      workflows: true,
-      apiKeys: [ACME],
-      maxStoredBytesPerTenant: 100_000,
-    });
-    closing.push(() => limited.close());
-    const acme = client(limited.url, ACME.key);
+    const acme = await apiWithStorageQuota(100_000);
     await worker();
     const readers = Array.from({ length: 10 }, (_, i) => `reader${i}`);
     const started = (
@@ -491,13 +481,7 @@ describe('results are passed by reference', () => {
         },
       })
     ).body as unknown as WorkflowView;
-    const deadline = Date.now() + 30_000;
-    let ended: WorkflowView;
-    do {
-      ended = (await acme.call('GET', `/v1/workflows/${started.id}`))
-        .body as unknown as WorkflowView;
-      await new Promise((r) => setTimeout(r, 50));
-    } while (ended.state === 'running' && Date.now() < deadline);
+    const ended = await finished(started.id, 30_000, acme);
     expect(ended.state).toBe('completed');
     // Each reader got the whole 20,000-character string (20,002 bytes of JSON).
     for (const name of readers) expect(step(ended, name).result).toEqual({ bytes: 20_002 });
