@@ -186,7 +186,14 @@ export function toJobSummary(job: JobRecord, state: JobState): JobSummary {
     },
     error: state === 'failed' || state === 'canceled' ? decodeFailure(job.failedReason) : null,
     createdAt: new Date(job.timestamp).toISOString(),
-    startedAt: running || finished ? iso(job.processedOn) : null,
+    // Never before the job was created. A job fetched by the end of the worker's previous job
+    // gets that end's timestamp as processedOn, stamped in the worker before the call reached
+    // Redis: a job added meanwhile would seem to start before it existed (by up to that call's
+    // latency, 89 ms seen on a busy Redis Cluster).
+    startedAt:
+      (running || finished) && job.processedOn
+        ? iso(Math.max(job.processedOn, job.timestamp))
+        : null,
     finishedAt: finished ? iso(job.finishedOn) : null,
     ...(job.webhook && { webhook: PENDING_WEBHOOK }),
   };
