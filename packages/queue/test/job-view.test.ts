@@ -10,6 +10,7 @@ const record = (fields: Partial<JobRecord>): JobRecord => ({
   attemptsStarted: 1,
   maxAttempts: 3,
   held: false,
+  webhook: false,
   ...fields,
 });
 
