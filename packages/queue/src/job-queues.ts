@@ -616,15 +616,14 @@ export class JobQueues implements StepJobs {
   }
 
   /** The job's view, or null when no job of this tenant has that id. */
-  async getJobView(id: string, tenant: string): Promise<JobView | null> {
-    const found = await this.read(id, tenant, { result: true });
+  async getJobView(
+    id: string,
+    tenant: string,
+    /** `result: false` leaves the result unread (`result` null): a result may be megabytes. */
+    options: { result: boolean } = { result: true },
+  ): Promise<JobView | null> {
+    const found = await this.read(id, tenant, options);
     return found && withResult(found.summary, found.result);
-  }
-
-  /** getJobView without reading the result (`result` null): a result may be megabytes. */
-  async getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null> {
-    const found = await this.read(id, tenant, { result: false });
-    return found && withResult(found.summary, null);
   }
 
   /**

@@ -125,12 +125,12 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
   const forgetFailed = (job: Job<JobData>) =>
     settle(job, 0, options.retention.failedMs).catch(() => true);
   const fairShare = new FairShare(redis, keys, queue);
-  /** A workflow's next steps start once BullMQ has recorded this one's end, which these events follow. */
   const webhooks = new WebhookDeliveries(redis, keys, options.retention);
   /**
-   * Also wakes the job's webhook delivery, once BullMQ has recorded the end it
-   * reads. A wake lost to a crash here is made up by the delivery's own recheck
-   * (see webhook-deliveries.ts). A job without a webhook costs no command.
+   * A workflow's next steps start once BullMQ has recorded this one's end,
+   * which these events follow; the job's webhook delivery is woken then too
+   * (a wake lost to a crash here is made up by the delivery's own recheck, see
+   * webhook-deliveries.ts). A job in neither costs no command.
    */
   const nudge = (job: Job<JobData>) => {
     if (job.data.workflow) {
@@ -173,10 +173,15 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
         job.log(line).catch(() => {});
       },
     };
-    const attempt = async () =>
-      options.run({ ...running, input: await stepInput(redis, keys, job.data) });
+    // A workflow step reads the results its input names first; any other job runs as added.
+    const { results } = job.data;
+    const attempt = results
+      ? stepInput(redis, keys, job.data.input, results).then((input) =>
+          options.run({ ...running, input }),
+        )
+      : options.run(running);
     try {
-      const { result, bytes, binary } = await attempt().finally(() =>
+      const { result, bytes, binary } = await attempt.finally(() =>
         fair(fairShare.ended(tenant, jobId)),
       );
       // Bytes are kept as long as the job: the sweep deletes them when its retention ends.

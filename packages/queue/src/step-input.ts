@@ -1,7 +1,7 @@
 import { fillResults } from '@offload/contract/workflow';
 import type { RedisClient } from './connection.ts';
 import { JobFailure } from './failure.ts';
-import type { JobData } from './job-view.ts';
+import type { StepResults } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 
 /**
@@ -19,10 +19,9 @@ import type { OffloadKeys } from './keys.ts';
 export async function stepInput(
   redis: RedisClient,
   keys: OffloadKeys,
-  data: JobData,
+  input: unknown,
+  results: StepResults,
 ): Promise<unknown> {
-  const { results } = data;
-  if (!results) return data.input;
   // One HGET per needed step, each in its own queue's slot: no command crosses slots.
   const read = await Promise.all(
     Object.entries(results).map(async ([step, { queue, jobId }]) => {
@@ -38,7 +37,7 @@ export async function stepInput(
     }),
   );
   const resultOf = new Map<string, unknown>(read);
-  const filled = fillResults(data.input, (step) => resultOf.get(step));
+  const filled = fillResults(input, (step) => resultOf.get(step));
   if ('error' in filled) throw new JobFailure('invalid_input', filled.error, true);
   return filled.input;
 }

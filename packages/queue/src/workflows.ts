@@ -37,8 +37,7 @@ export interface StepJobs {
   /** Throws StorageQuotaExceededError when the bytes would take the tenant past its storage quota. */
   holdBytes(tenant: string, entry: string, bytes: number, until: number): Promise<void>;
   submitJobs(requests: readonly SubmitRequest[], ids: readonly string[]): Promise<JobView[]>;
-  getJobView(id: string, tenant: string): Promise<JobView | null>;
-  getJobViewWithoutResult(id: string, tenant: string): Promise<JobView | null>;
+  getJobView(id: string, tenant: string, options?: { result: boolean }): Promise<JobView | null>;
   cancelJob(id: string, tenant: string, reason: string): Promise<CancelOutcome | null>;
   /** The webhook deliveries, a workflow's among them. */
   readonly webhooks: WebhookDeliveries;
@@ -617,9 +616,7 @@ export class Workflows {
         const { view: waiting } = waitingStep(record, name);
         if (mark === undefined) return [name, { phase: 'waiting', view: waiting }];
         if (typeof mark === 'object') return [name, { phase: 'done', view: mark }];
-        const view = results
-          ? await this.jobs.getJobView(step.jobId, record.tenant)
-          : await this.jobs.getJobViewWithoutResult(step.jobId, record.tenant);
+        const view = await this.jobs.getJobView(step.jobId, record.tenant, { result: results });
         if (view) return [name, { phase: isFinal(view.state) ? 'done' : 'live', view }];
         const done = record.done.get(name);
         if (done) return [name, { phase: 'done', view: done, expired: true }];
