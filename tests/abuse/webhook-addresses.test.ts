@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { nonPublicRange } from '@offload/queue';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
@@ -54,12 +53,11 @@ describe('at submit', () => {
   let withoutSecret: TestApi;
   beforeAll(async () => {
     const prefix = testPrefix();
-    const env = loadApiEnv({ WEBHOOK_SECRETS: SECRETS });
     api = await startApi({
       redis: target,
       prefix,
       registry,
-      webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+      webhookEnv: { WEBHOOK_SECRETS: SECRETS },
     });
     withoutSecret = await startApi({ redis: target, prefix, registry });
   });
@@ -171,12 +169,11 @@ describe('at delivery', () => {
     receiver = await startReceiver();
     // The API took these URLs (as if their names resolved to public addresses then);
     // the worker, which does not allow private addresses, must refuse them now.
-    const env = loadApiEnv({ WEBHOOK_SECRETS: SECRETS, WEBHOOK_ALLOW_PRIVATE: 'true' });
     api = await startApi({
       redis: target,
       prefix,
       registry,
-      webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: true },
+      webhookEnv: { WEBHOOK_SECRETS: SECRETS, WEBHOOK_ALLOW_PRIVATE: 'true' },
     });
     worker = await startWorkerProcess({
       redis: target,

@@ -4,7 +4,6 @@ import { readFileSync } from 'node:fs';
 import type { JobView, WorkflowView } from '@offload/contract';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { ROOT, type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
@@ -32,7 +31,6 @@ const webhookEnv = {
   WEBHOOK_RETRY_SCHEDULE: RETRY_SCHEDULE,
   WEBHOOK_TIMEOUT_MS: String(TIMEOUT_MS),
 };
-const apiEnv = loadApiEnv(webhookEnv);
 
 let prefix: string;
 let api: TestApi;
@@ -48,7 +46,7 @@ beforeAll(async () => {
     prefix,
     registry,
     workflows: true,
-    webhooks: { secrets: apiEnv.WEBHOOK_SECRETS, allowPrivate: apiEnv.WEBHOOK_ALLOW_PRIVATE },
+    webhookEnv,
   });
   http = client(api.url);
   worker = await startWorkerProcess({ redis: target, prefix, testTasks: true, env: webhookEnv });

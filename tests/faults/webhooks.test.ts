@@ -3,7 +3,6 @@ import { createRedis, offloadKeys } from '@offload/queue';
 import { Worker } from 'bullmq';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { startApi, type TestApi } from '../support/api-server.ts';
 import { client } from '../support/http.ts';
 import { type RunningProcess, startWorkerProcess, testPrefix } from '../support/processes.ts';
@@ -31,12 +30,11 @@ const workers: RunningProcess[] = [];
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  const env = loadApiEnv(webhookEnv);
   api = await startApi({
     redis: target,
     prefix,
     registry,
-    webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+    webhookEnv,
   });
 });
 afterAll(async () => {

@@ -16,6 +16,7 @@ import { type AppDeps, createApp } from '../../apps/api/src/app.ts';
 import { loadApiEnv } from '../../apps/api/src/env.ts';
 import { startScheduler } from '../../apps/api/src/schedule-firing.ts';
 import { TaskCatalog } from '../../apps/api/src/task-catalog.ts';
+import { webhookPolicyFrom } from '../../apps/api/src/webhook-requests.ts';
 
 const defaults = loadApiEnv({});
 const STREAM_DEFAULTS: AppDeps['streams'] = {
@@ -87,8 +88,8 @@ export async function startApi(options: {
   schedules?: Partial<AppDeps['schedules']>;
   /** Run the firing loop, as every API process does; default false. */
   fireSchedules?: boolean;
-  /** WEBHOOK_SECRETS and WEBHOOK_ALLOW_PRIVATE; default: no tenant may ask for webhooks. */
-  webhooks?: AppDeps['webhooks'];
+  /** WEBHOOK_SECRETS and WEBHOOK_ALLOW_PRIVATE, as the API's environment gives them; default: no tenant may ask for webhooks. */
+  webhookEnv?: Record<string, string>;
 }): Promise<TestApi> {
   if (options.registry) await publishTasks(options.redis, options.prefix, options.registry);
   const jobs = JobQueues.create({
@@ -119,7 +120,7 @@ export async function startApi(options: {
     rateLimit: options.rateLimit ?? { limit: 0, windowMs: 60_000 },
     streams: { ...STREAM_DEFAULTS, ...options.streams },
     schedules: { ...SCHEDULE_DEFAULTS, ...options.schedules },
-    ...(options.webhooks && { webhooks: options.webhooks }),
+    ...(options.webhookEnv && { webhooks: webhookPolicyFrom(loadApiEnv(options.webhookEnv)) }),
   });
   const scheduler = options.fireSchedules
     ? startScheduler({

@@ -1,10 +1,17 @@
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { serve } from '@hono/node-server';
 import type { JobQueues } from '@offload/queue';
 import { pino } from 'pino';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { createDashboard } from '../../apps/dashboard/src/app.ts';
 import type { AdminCredentials } from '../../apps/dashboard/src/auth.ts';
+import { ROOT } from './processes.ts';
+
+/** Where the dashboard's browser tests save their screenshots. */
+export const SHOTS = join(ROOT, 'test-results', 'dashboard');
+/** The operator the dashboard's browser tests sign in as. */
+export const admin = { user: 'admin', password: 'correct horse battery staple' };
 
 /** The dashboard on a real port, built as apps/dashboard/src/index.ts builds it. */
 export async function serveDashboard(jobs: JobQueues, admin: AdminCredentials) {

@@ -12,6 +12,7 @@ import { createApp } from './app.ts';
 import { loadApiEnv } from './env.ts';
 import { startScheduler } from './schedule-firing.ts';
 import { TaskCatalog } from './task-catalog.ts';
+import { webhookPolicyFrom } from './webhook-requests.ts';
 
 const env = loadApiEnv();
 const logger = pino({ name: 'api', level: env.LOG_LEVEL, redact: LOG_REDACT });
@@ -49,7 +50,7 @@ const app = createApp({
     maxPerTenant: env.API_MAX_SCHEDULES_PER_TENANT,
     minIntervalMs: env.API_SCHEDULE_MIN_INTERVAL_MS,
   },
-  webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+  webhooks: webhookPolicyFrom(env),
 });
 const scheduler = startScheduler({
   jobs,

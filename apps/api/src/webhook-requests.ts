@@ -10,6 +10,14 @@ export interface WebhookPolicy {
   allowPrivate: boolean;
 }
 
+/** The policy WEBHOOK_SECRETS and WEBHOOK_ALLOW_PRIVATE set. */
+export function webhookPolicyFrom(env: {
+  WEBHOOK_SECRETS: WebhookPolicy['secrets'];
+  WEBHOOK_ALLOW_PRIVATE: boolean;
+}): WebhookPolicy {
+  return { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE };
+}
+
 /** No tenant has a secret: every webhook is refused. */
 export const NO_WEBHOOKS: WebhookPolicy = { secrets: new Map(), allowPrivate: false };
 

@@ -4,9 +4,8 @@ import type { JobView } from '@offload/contract';
 import { JobQueues } from '@offload/queue';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import {
-  ROOT,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
@@ -19,8 +18,6 @@ import { registry } from '../../../tests/support/test-tasks.ts';
  * a real worker process; jobs are submitted through the API's own JobQueues.
  * Screenshots of each page land in test-results/dashboard/.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 
 let jobs: JobQueues;
 let worker: RunningProcess;

@@ -5,9 +5,9 @@ import { registry } from '@offload/tasks';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import { client } from '../../../tests/support/http.ts';
-import { ROOT, testPrefix } from '../../../tests/support/processes.ts';
+import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedis } from '../../../tests/support/redis-url.ts';
 
 /**
@@ -15,8 +15,6 @@ import { testRedis } from '../../../tests/support/redis-url.ts';
  * fires them), shown with their next firing and latest jobs, and deleted with
  * the page's button. The screenshot lands in test-results/dashboard/schedules.png.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 const target = testRedis();
 const prefix = testPrefix();
 

@@ -11,9 +11,8 @@ import { catalogEntryOf, defineTask } from '@offload/tasks';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import {
-  ROOT,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
@@ -27,8 +26,6 @@ import { TaskFolder } from '../../../tests/support/task-files.ts';
  * one runs at version 1 and the other at version 2. The screenshot of the
  * mismatch lands in test-results/dashboard/tasks.png.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 const target = testRedis();
 const prefix = testPrefix();
 const files = new TaskFolder();

@@ -5,12 +5,10 @@ import type { WorkflowView } from '@offload/contract';
 import { JobQueues } from '@offload/queue';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadApiEnv } from '../../../apps/api/src/env.ts';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import { client } from '../../../tests/support/http.ts';
 import {
-  ROOT,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
@@ -25,8 +23,6 @@ import { startReceiver } from '../../../tests/support/webhook-receiver.ts';
  * receiver that fails first, read by the dashboard from the same Redis. The
  * screenshot lands in test-results/dashboard/webhook.png.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 const target = testRedis();
 const prefix = testPrefix();
 const webhookEnv = {
@@ -46,13 +42,12 @@ let http: ReturnType<typeof client>;
 beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   receiver = await startReceiver();
-  const env = loadApiEnv(webhookEnv);
   api = await startApi({
     redis: target,
     prefix,
     registry,
     workflows: true,
-    webhooks: { secrets: env.WEBHOOK_SECRETS, allowPrivate: env.WEBHOOK_ALLOW_PRIVATE },
+    webhookEnv,
   });
   worker = await startWorkerProcess({ redis: target, prefix, testTasks: true, env: webhookEnv });
   dashboard = await serveDashboard(JobQueues.create({ redis: target, prefix }), admin);

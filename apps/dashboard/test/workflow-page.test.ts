@@ -5,10 +5,9 @@ import { JobQueues } from '@offload/queue';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import { client } from '../../../tests/support/http.ts';
 import {
-  ROOT,
   type RunningProcess,
   startWorkerProcess,
   testPrefix,
@@ -23,8 +22,6 @@ import { registry } from '../../../tests/support/test-tasks.ts';
  * dashboard from the same Redis. The screenshot lands in
  * test-results/dashboard/workflow.png.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 const target = testRedis();
 const prefix = testPrefix();
 /** A `$result` field no result has: its step fails, and its error message quotes the field. */

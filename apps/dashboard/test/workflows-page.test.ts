@@ -6,9 +6,9 @@ import { registry } from '@offload/tasks';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApi, type TestApi } from '../../../tests/support/api-server.ts';
-import { openBrowser, serveDashboard } from '../../../tests/support/dashboard.ts';
+import { admin, openBrowser, SHOTS, serveDashboard } from '../../../tests/support/dashboard.ts';
 import { client } from '../../../tests/support/http.ts';
-import { ROOT, testPrefix } from '../../../tests/support/processes.ts';
+import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedis } from '../../../tests/support/redis-url.ts';
 
 /**
@@ -17,8 +17,6 @@ import { testRedis } from '../../../tests/support/redis-url.ts';
  * and one canceled with the page's button. The screenshot lands in
  * test-results/dashboard/workflows.png.
  */
-const SHOTS = join(ROOT, 'test-results', 'dashboard');
-const admin = { user: 'admin', password: 'correct horse battery staple' };
 const target = testRedis();
 const prefix = testPrefix();
 
