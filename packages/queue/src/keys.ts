@@ -46,7 +46,7 @@ export interface OffloadKeys {
   tenantHeldUntil(tenant: string): string;
   /** String: the job an Idempotency-Key of a tenant stands for (key given as its sha256, hex). */
   idempotency(tenant: string, keyHash: string): string;
-  /** String: requests counted in the current rate-limit window of one API key (its sha256 prefix). */
+  /** Prefix of the strings counting one API key's (its sha256 prefix) requests, one per rate-limit window (`:<window number>`). */
   rateLimit(identity: string): string;
   /** Hash: throughput and latency of one minute (minutes since epoch), see history.ts. */
   history(minute: number): string;

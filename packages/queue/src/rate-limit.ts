@@ -1,6 +1,5 @@
 import type { RedisClient } from './connection.ts';
 import type { OffloadKeys } from './keys.ts';
-import { luaScript } from './lua-script.ts';
 
 export interface RateLimit {
   /** Requests allowed per window. */
@@ -18,33 +17,31 @@ export interface RateLimitDecision {
 }
 
 /**
- * A fixed window per identity, counted in Redis so every API process agrees.
- * The window opens with the identity's first request and lasts `windowMs`; one
- * script keeps count and expiry together (a crash between INCR and PEXPIRE
- * would otherwise leave a counter that never resets).
+ * How long a window's counter outlives the window, ms: API processes whose
+ * clocks differ by less than this still count a late request of theirs in
+ * a counter that has not expired under it.
  */
-const TAKE = `
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-  ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-`;
+const COUNTER_GRACE_MS = 5_000;
 
-const take = luaScript('take_rate', 1, TAKE);
-
-/** Counts one request of `identity` and says whether it fits the limit. */
+/**
+ * A fixed window per identity, counted in Redis so every API process agrees.
+ * Windows are aligned to the clock (window n covers [n × windowMs, (n + 1) ×
+ * windowMs)) and each has its own counter, so a request costs Redis one INCR:
+ * no script, no TTL read (the window's end is known). The window's first
+ * request gives its counter an expiry; should a process die between the two
+ * commands, the counter merely outlives its window, which no later request reads.
+ */
 export async function takeRateLimit(
   redis: RedisClient,
   keys: OffloadKeys,
   identity: string,
   { limit, windowMs }: RateLimit,
+  now = Date.now(),
 ): Promise<RateLimitDecision> {
-  const [count, ttl] = (await take(redis, [keys.rateLimit(identity)], [windowMs])) as [
-    number,
-    number,
-  ];
-  return { allowed: count <= limit, remaining: Math.max(0, limit - count), resetMs: ttl };
+  const window = Math.floor(now / windowMs);
+  const key = `${keys.rateLimit(identity)}:${window}`;
+  const resetMs = (window + 1) * windowMs - now;
+  const count = await redis.incr(key);
+  if (count === 1) await redis.pexpire(key, resetMs + COUNTER_GRACE_MS);
+  return { allowed: count <= limit, remaining: Math.max(0, limit - count), resetMs };
 }
