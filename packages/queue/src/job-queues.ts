@@ -42,10 +42,12 @@ import {
 import {
   type JobData,
   type JobRecord,
+  markJobCanceled,
   publicState,
   recordFromFields,
   type StepResults,
   SUMMARY_FIELDS,
+  stateFromFields,
   toJobSummary,
   toJobView,
   WEBHOOK_MARK,
@@ -743,7 +745,9 @@ export class JobQueues implements StepJobs {
           view: earlier ? (JSON.parse(earlier) as CanceledRecord).view : canceledView,
         };
       }
-      // Record first, then publish: a worker that takes the job after this point sees the record.
+      // Record, mark, then publish: a worker that takes the job after this point sees the record,
+      // and a read that finds the mark in the job's fields reads the record.
+      if (found.queue) await markJobCanceled(this.redis, found.queue.toKey(id));
       await this.redis.publish(this.keys.cancelChannel, id);
       // A locked (running) job refuses removal; its worker handles it, and its data stays held.
       const removed = found.queue ? (await found.queue.remove(id).catch(() => 0)) === 1 : true;
@@ -872,7 +876,9 @@ export class JobQueues implements StepJobs {
    * The one read of a job: a few fields of its hash (never the input; the
    * result only when asked and completed) and its state. Null when no job of
    * this tenant (`null`: of anyone) has that id. `queue` is unset for a
-   * canceled job's record.
+   * canceled job's record. A queued job costs one HMGET: its fields settle
+   * its state (stateFromFields), and its cancel record is read only when its
+   * hash is gone or marked canceled.
    */
   private async read(
     id: string,
@@ -888,39 +894,38 @@ export class JobQueues implements StepJobs {
     // was issued names a job of that tenant, so the job's own data need not be read to check.
     if (!(await this.mayOwn(id, tenant))) return null;
     return guardRedis(this.redis, async () => {
-      const [found, canceled] = await Promise.all([
-        this.findRecord(id),
-        this.redis.get(this.keys.canceled(id)),
-      ]);
+      const found = await this.findRecord(id);
       const queue = found?.queue;
       // A recorded cancel wins over whatever BullMQ still says: the API already answered "canceled".
-      if (canceled) {
-        const summary = canceledSummary(canceled, tenant);
-        return (
-          summary && {
+      if (!found || found.record.canceled) {
+        const canceled = await this.redis.get(this.keys.canceled(id));
+        const summary = canceled && canceledSummary(canceled, tenant);
+        if (summary) {
+          return {
             summary: await this.withWebhook(summary),
             result: null,
             ...(queue && { queue }),
-          }
-        );
+          };
+        }
+        if (canceled || !found || !queue) return null;
       }
-      if (!found || !queue) return null;
-      const bullState = await queue.getJobState(id);
+      const bullState = stateFromFields(found.record) ?? (await found.queue.getJobState(id));
       // The fields were read before the state: a job that finished in between would show its
-      // final state with the fields of an earlier attempt. Fields read after a final state are final.
+      // final state with the fields of an earlier attempt. Fields read once it had finished are final.
       const finished = bullState === 'completed' || bullState === 'failed';
-      const record = finished ? await this.recordIn(queue, id) : found.record;
+      const record =
+        finished && !found.record.finishedOn ? await this.recordIn(found.queue, id) : found.record;
       if (!record) return null;
       const state = publicState(bullState, record.failedReason, record.held);
       if (!state) return null;
       const result =
         state === 'completed' && options.result
-          ? parseResult(await this.redis.hget(queue.toKey(id), 'returnvalue'))
+          ? parseResult(await this.redis.hget(found.queue.toKey(id), 'returnvalue'))
           : null;
       return {
         summary: await this.withWebhook(toJobSummary(record, state)),
         result,
-        queue,
+        queue: found.queue,
         record,
       };
     });
@@ -928,16 +933,16 @@ export class JobQueues implements StepJobs {
 
   /**
    * The view of a job that `finish`, an event of `queueName`, has just
-   * finished, exactly as read() gives it, in one round trip of two commands
-   * instead of read's four round trips (each queue's HMGET and the cancel
-   * record, the state, the fields again, the result): the event gives the
-   * state and the result; the job's summary fields and its cancel record are
-   * read. The fields are still needed: BullMQ's finishedOn is the worker's
+   * finished, exactly as read() gives it, from one HMGET instead of read's
+   * three round trips (each queue's HMGET, the state, the result): the event
+   * gives the state and the result; the job's summary fields are read, a
+   * cancel's mark among them. The fields are still needed: BullMQ's finishedOn is the worker's
    * clock when it sent the finish, which the event does not carry (its stream
    * id is Redis' clock when it was written, a few ms later or, across hosts,
    * anything), and a read started before the job ran holds no startedAt or
    * attempt of the last run. Falls back to read() when the fields are not
-   * those of this finish: the job gone, or retried since (no finishedOn).
+   * those of this finish (the job gone, or retried since: no finishedOn) and
+   * for a canceled job (its record says what it is).
    */
   private async readFinished(
     id: string,
@@ -950,19 +955,9 @@ export class JobQueues implements StepJobs {
       return found && withResult(found.summary, found.result);
     };
     if (!queue || !(await this.mayOwn(id, null))) return fallback();
-    const [fields, canceled] = await guardRedis(this.redis, () =>
-      Promise.all([
-        this.redis.hmget(queue.toKey(id), ...SUMMARY_FIELDS),
-        this.redis.get(this.keys.canceled(id)),
-      ]),
-    );
-    if (canceled) {
-      const summary = canceledSummary(canceled, null);
-      return summary && withResult(await this.withWebhook(summary), null);
-    }
-    const record = recordFromFields(id, fields);
+    const record = await guardRedis(this.redis, () => this.recordIn(queue, id));
     // BullMQ sets finishedOn (and a failure's reason) as it writes the event, and clears it on a retry.
-    if (!record?.finishedOn) return fallback();
+    if (!record?.finishedOn || record.canceled) return fallback();
     if (finish.event === 'failed' && record.failedReason !== finish.failedReason) return fallback();
     const state = publicState(finish.event, record.failedReason, record.held);
     if (!state) return fallback();

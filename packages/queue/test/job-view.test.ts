@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type JobRecord, toJobSummary } from '../src/job-view.ts';
+import { type JobRecord, stateFromFields, toJobSummary } from '../src/job-view.ts';
 
 const record = (fields: Partial<JobRecord>): JobRecord => ({
   id: 'j1',
@@ -11,6 +11,8 @@ const record = (fields: Partial<JobRecord>): JobRecord => ({
   maxAttempts: 3,
   held: false,
   webhook: false,
+  delayed: false,
+  canceled: false,
   ...fields,
 });
 
@@ -24,5 +26,16 @@ describe('a job summary', () => {
 
   it('has no start while queued, whatever BullMQ kept of an earlier attempt', () => {
     expect(toJobSummary(record({ processedOn: 1_000_010 }), 'queued').startedAt).toBeNull();
+  });
+});
+
+describe("a job's state from its fields alone", () => {
+  it('is waiting or delayed only for a job that never started and is not finished', () => {
+    expect(stateFromFields(record({ attemptsStarted: 0 }))).toBe('waiting');
+    expect(stateFromFields(record({ attemptsStarted: 0, delayed: true }))).toBe('delayed');
+    // Started once: active, finished, or back in a list after a lost worker or a failed attempt.
+    expect(stateFromFields(record({ processedOn: 1_000_010 }))).toBeNull();
+    expect(stateFromFields(record({ processedOn: 1_000_010, delayed: true }))).toBeNull();
+    expect(stateFromFields(record({ processedOn: 1_000_010, finishedOn: 1_000_020 }))).toBeNull();
   });
 });

@@ -21,7 +21,11 @@ describe('rate limit', () => {
       resetMs: 40_000,
     });
     await take(windowStart + 30_000);
-    expect(await take(windowStart + 59_000)).toEqual({ allowed: true, remaining: 0, resetMs: 1000 });
+    expect(await take(windowStart + 59_000)).toEqual({
+      allowed: true,
+      remaining: 0,
+      resetMs: 1000,
+    });
     expect(await take(windowStart + 59_999)).toEqual({ allowed: false, remaining: 0, resetMs: 1 });
     // The next window starts from nothing, whoever counted the last one.
     expect(await take(windowStart + 60_000)).toEqual({
@@ -30,7 +34,9 @@ describe('rate limit', () => {
       resetMs: 60_000,
     });
     // Another key has its own count.
-    expect((await takeRateLimit(redis, keys, 'key-b', limit, windowStart + 59_999)).remaining).toBe(2);
+    expect((await takeRateLimit(redis, keys, 'key-b', limit, windowStart + 59_999)).remaining).toBe(
+      2,
+    );
   });
 
   it("gives each window's counter an expiry: no counter outlives its window by more than seconds", async () => {
