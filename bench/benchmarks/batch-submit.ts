@@ -76,7 +76,7 @@ export const batchSubmit: Benchmark = {
       });
       const http = new HttpClient(api.url, SUBMITTERS, { authorization: `Bearer ${TENANT.key}` });
       const queue = new Queue('default', {
-        connection: stack.redis.duplicate(),
+        connection: stack.rawConnection(),
         prefix: rawPrefix,
       });
       try {

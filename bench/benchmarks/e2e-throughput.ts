@@ -53,7 +53,7 @@ export const e2eThroughput: Benchmark = {
     const prefix = stack.prefix('tput');
     const rawPrefix = stack.prefix('tputraw');
     const api = await stack.startApi({ prefix });
-    const queue = new Queue('default', { connection: stack.redis.duplicate(), prefix: rawPrefix });
+    const queue = new Queue('default', { connection: stack.rawConnection(), prefix: rawPrefix });
     const tiny = registry.get(TINY.task);
     if (!tiny) throw new Error(`${TINY.task} is not a built-in task`);
     const producer = JobQueues.create({

@@ -88,7 +88,7 @@ export const memory: Benchmark = {
         /raw worker ready/,
       );
       const queue = new Queue('default', {
-        connection: stack.redis.duplicate(),
+        connection: stack.rawConnection(),
         prefix: rawPrefix,
       });
       try {

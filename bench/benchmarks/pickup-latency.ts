@@ -37,10 +37,10 @@ export const pickupLatency: Benchmark = {
       rawWorkerEnv(rawPrefix, cores, 'stamp'),
       /raw worker ready/,
     );
-    const connection = stack.redis.duplicate();
+    const connection = stack.rawConnection();
     const queue = new Queue('default', { connection, prefix: rawPrefix });
     const events = new QueueEvents('default', {
-      connection: stack.redis.duplicate(),
+      connection: stack.rawConnection(),
       prefix: rawPrefix,
     });
     await events.waitUntilReady();

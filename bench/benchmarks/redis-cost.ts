@@ -26,15 +26,32 @@ interface Cost {
   cpuUsPerJob: number;
   /** Calls per job of each command, most called first. */
   breakdown: Record<string, number>;
+  /**
+   * Redis' own time per job in each command, µs, most first (INFO
+   * commandstats `usec`; a script's time includes its inner commands', which
+   * are listed again under their own names).
+   */
+  usecBreakdown: Record<string, number>;
   seconds: number;
 }
 
-function commandCalls(info: string): Map<string, number> {
-  const calls = new Map<string, number>();
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
-    calls.set(match[1] as string, Number(match[2]));
+/** Each command's calls and time (µs) from INFO commandstats. */
+function commandStats(info: string): Map<string, { calls: number; usec: number }> {
+  const stats = new Map<string, { calls: number; usec: number }>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
+    stats.set(match[1] as string, { calls: Number(match[2]), usec: Number(match[3]) });
   }
-  return calls;
+  return stats;
+}
+
+/** Per job, rounded, largest first. */
+function perJob(entries: [string, number][], jobs: number): Record<string, number> {
+  return Object.fromEntries(
+    entries
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, TOP)
+      .map(([name, n]) => [name, Number((n / jobs).toFixed(2))]),
+  );
 }
 
 function mainThreadCpuSeconds(info: string): number {
@@ -62,20 +79,23 @@ async function measure(
   );
   const seconds = (performance.now() - started) / 1000;
   const cpu = mainThreadCpuSeconds(await stack.redis.info('cpu')) - cpuBefore;
-  const calls = commandCalls(await stack.redis.info('commandstats'));
+  const stats = [...commandStats(await stack.redis.info('commandstats'))];
   // The two INFO calls and RESETSTAT of this measurement are not the job's.
-  const total = [...calls.values()].reduce((sum, n) => sum + n, 0) - 2;
-  const breakdown = Object.fromEntries(
-    [...calls]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, TOP)
-      .map(([name, n]) => [name, Number((n / jobs).toFixed(2))]),
+  const total = stats.reduce((sum, [, { calls }]) => sum + calls, 0) - 2;
+  const breakdown = perJob(
+    stats.map(([name, { calls }]) => [name, calls]),
+    jobs,
+  );
+  const usecBreakdown = perJob(
+    stats.map(([name, { usec }]) => [name, usec]),
+    jobs,
   );
   return {
     jobs,
     commandsPerJob: total / jobs,
     cpuUsPerJob: (cpu * 1e6) / jobs,
     breakdown,
+    usecBreakdown,
     seconds,
   };
 }
@@ -127,9 +147,9 @@ export const redisCost: Benchmark = {
       rawWorkerEnv(rawPrefix, EXECUTORS, 'burn'),
       /raw worker ready/,
     );
-    const queue = new Queue('default', { connection: stack.redis.duplicate(), prefix: rawPrefix });
+    const queue = new Queue('default', { connection: stack.rawConnection(), prefix: rawPrefix });
     const events = new QueueEvents('default', {
-      connection: stack.redis.duplicate(),
+      connection: stack.rawConnection(),
       prefix: rawPrefix,
     });
     let raw: Cost;

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRedis, offloadKeys, type RedisClient, readFleet } from '@offload/queue';
+import { Redis } from 'ioredis';
 import { freePort, type PrivateRedis, startRedisServer } from '../../scripts/redis-server.ts';
 import { type RunningProcess, startNodeProcess } from '../../tests/support/processes.ts';
 import { BENCH_TASK_MODULES } from '../fixtures/bench-tasks.ts';
@@ -83,6 +84,15 @@ export class BenchStack {
   prefix(name: string): string {
     this.prefixes++;
     return `${this.runPrefix}-${name}${this.prefixes}`;
+  }
+
+  /**
+   * A connection for a raw BullMQ baseline: ioredis with BullMQ's documented
+   * options and nothing of Offload's (no auto-pipelining), as a BullMQ user
+   * would open it, like bench/fixtures/raw-bullmq-worker.ts.
+   */
+  rawConnection(): Redis {
+    return new Redis(this.redisUrl, { maxRetriesPerRequest: null });
   }
 
   async redisVersion(): Promise<string> {

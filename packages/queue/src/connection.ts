@@ -31,6 +31,7 @@ const RECONNECT_EVERY_MS = 250;
 
 export function redisOptions(role: RedisRole): RedisOptions {
   const common: RedisOptions = {
+    enableAutoPipelining: true,
     connectTimeout: 2000,
     retryStrategy: () => RECONNECT_EVERY_MS,
   };

@@ -17,8 +17,21 @@ type Command = (...keysThenArgs: (string | number)[]) => Promise<unknown>;
  */
 export function luaScript(name: string, numberOfKeys: number, lua: string): LuaScript {
   const command = `offload_${name}`;
-  return (redis, keys, args) => {
-    if (!(command in redis)) redis.defineCommand(command, { numberOfKeys, lua });
+  // With auto-pipelining (the API's connections), the batch ioredis is filling this tick was
+  // made before the command existed and cannot send it: calls wait for the next batch.
+  const defining = new WeakMap<RedisClient, Promise<void>>();
+  return async (redis, keys, args) => {
+    if (!(command in redis)) {
+      redis.defineCommand(command, { numberOfKeys, lua });
+      defining.set(
+        redis,
+        new Promise((resolve) => setImmediate(resolve)).then(() => {
+          defining.delete(redis);
+        }),
+      );
+    }
+    const defined = defining.get(redis);
+    if (defined) await defined;
     const run = (redis as unknown as Record<string, Command>)[command] as Command;
     return run.call(redis, ...keys, ...args);
   };
