@@ -649,7 +649,9 @@ export class JobQueues implements StepJobs {
   /**
    * Long-poll: the view once the job is finished, or after `waitMs`, or when
    * `signal` aborts (the client left), whichever comes first. Woken by the
-   * job's feed, whose reads every follower of the job shares.
+   * job's feed, whose reads every follower of the job shares. Whether the job
+   * is finished already is told by its fields (one HMGET); its state is read
+   * only for the answer.
    */
   async waitForJobView(
     id: string,
@@ -657,29 +659,25 @@ export class JobQueues implements StepJobs {
     waitMs: number,
     signal?: AbortSignal,
   ): Promise<JobView | null> {
-    if (waitMs <= 0) return this.getJobView(id, tenant);
+    if (waitMs <= 0 || !(await this.mayOwn(id, tenant))) return this.getJobView(id, tenant);
     let wake = () => {};
     const woken = new Promise<void>((resolve) => {
       wake = resolve;
     });
-    const watch = await this.watchJob(
+    // Followed before the fields are read: a finish between the two still wakes this wait.
+    const subscription = this.feed.subscribe(
       id,
-      tenant,
       (update) => {
         if ('error' in update || !update.view || isFinal(update.view.state)) wake();
       },
       { everyChange: false },
     );
-    if (!watch) return null;
-    const { view, subscription } = watch;
-    if (isFinal(view.state)) {
-      subscription.stop();
-      return view;
-    }
     const timer = setTimeout(wake, waitMs);
     signal?.addEventListener('abort', wake, { once: true });
     try {
-      await woken;
+      const found = await guardRedis(this.redis, () => this.findRecord(id));
+      // Gone, canceled or finished: answered at once, from a read.
+      if (found && !found.record.finishedOn && !found.record.canceled) await woken;
       return await guardRedis(this.redis, () => subscription.current());
     } finally {
       clearTimeout(timer);
