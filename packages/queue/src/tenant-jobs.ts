@@ -57,84 +57,136 @@ export const RESULT_ALLOWANCE_BYTES = 512;
 const RELEASE_BATCH = 1000;
 
 /**
- * How long the ledger and the index outlive the longest-kept job once no job
- * of the tenant is unfinished, ms: their expiry moves only when a job outlives
- * it, not on every job a tenant alone finishes (three PEXPIREATs a job).
+ * Least time between two looks for a tenant's ledger entries whose retention
+ * has ended, ms: a look costs a command on each submit and finish. Released
+ * bytes matter only to the quota checks, which look anyway before they
+ * refuse; nothing was ever released sooner than the tenant's next call.
+ */
+const RELEASE_EVERY_MS = 1000;
+
+/**
+ * How long the ledger and the index outlive the longest-kept entry once no job
+ * of the tenant is unfinished, ms: their expiry then moves only when an entry
+ * outlives it, not on each entry written meanwhile (the worker's settle of a
+ * job canceled while it ran).
  */
 const EXPIRY_SLACK_MS = 60 * 60 * 1000;
 
 /**
- * Releases the ledger entries whose retention has ended (their jobs are gone:
- * out of the index too), then gives the keys that outlive every job a TTL.
- * KEYS: stored, held-until, index. ARGV[1]: now (ms).
+ * What the scripts share. KEYS: stored, held-until, index, open. Besides
+ * each entry's bytes, `total` and `limit` (keys.ts), the stored hash keeps
+ * `released` (the last look for ended entries, ms) and `expires` (when the
+ * tenant's keys expire, ms; 0 while they are persistent). A script collects
+ * its writes to that hash in `writes` and makes them with one HSET (`flush`).
  */
-const RELEASE_ENDED = `
-local function releaseEnded(now)
+const LEDGER = `
+local writes = {}
+local function flush(answer)
+  local args = {}
+  for field, value in pairs(writes) do
+    args[#args + 1] = field
+    args[#args + 1] = value
+  end
+  if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+  return answer
+end
+
+local function fits(total, add, budget)
+  return budget <= 0 or add <= 0 or total + add <= budget
+end
+
+-- Releases the entries whose retention has ended (their jobs are gone: out of the index too),
+-- unless the last look (\`last\`) was less than ${RELEASE_EVERY_MS} ms ago and no quota check
+-- \`needs\` it; a look stamped ahead by another host's clock does not put off the next. Answers
+-- the total left and the set of entries released.
+local function releaseEnded(now, last, total, needs)
+  last = tonumber(last)
+  if not needs and last and math.abs(now - last) < ${RELEASE_EVERY_MS} then return total, {} end
+  writes.released = now
   local ended = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, ${RELEASE_BATCH})
-  if #ended == 0 then return end
-  local freed = 0
-  for _, bytes in ipairs(redis.call('HMGET', KEYS[1], unpack(ended))) do
-    freed = freed + (tonumber(bytes) or 0)
+  local gone = {}
+  if #ended == 0 then return total, gone end
+  for i, bytes in ipairs(redis.call('HMGET', KEYS[1], unpack(ended))) do
+    total = total - (tonumber(bytes) or 0)
+    gone[ended[i]] = true
   end
   redis.call('HDEL', KEYS[1], unpack(ended))
   redis.call('ZREM', KEYS[2], unpack(ended))
   redis.call('ZREM', KEYS[3], unpack(ended))
-  -- Lua writes -0 as "-0", which HINCRBY refuses.
-  if freed > 0 then redis.call('HINCRBY', KEYS[1], 'total', -freed) end
+  writes.total = total
+  return total, gone
+end
+
+-- The tenant has an unfinished job (or an entry held until +inf) again: its keys last until it
+-- has none (see expireWhenDone). \`expires\` missing from a ledger that exists: one written before
+-- the field, whose keys may expire.
+local function persist(exists, expires)
+  if expires == '0' then return end
+  if exists then
+    for i = 1, 3 do redis.call('PERSIST', KEYS[i]) end
+  end
+  writes.expires = 0
+end
+
+-- With no unfinished job and no entry held until +inf left, the ledger and the index live as
+-- long as the longest-kept entry, then EXPIRY_SLACK_MS. Once they expire (and until reserve or
+-- hold(+inf) clears \`expires\`, no job is unfinished), that moves only when the entry just
+-- written (held until \`ends\`) outlives it; a new entry may have made held-until anew (emptied
+-- by releases), without the expiry.
+local function expireWhenDone(ends, expires, added)
+  local at = tonumber(expires) or 0
+  if at > 0 then
+    if ends <= at then
+      if added == 1 then redis.call('PEXPIREAT', KEYS[2], at) end
+      return
+    end
+  else
+    if redis.call('ZCARD', KEYS[4]) > 0 then return end
+    local last = redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2]
+    if last == 'inf' then return end
+    ends = tonumber(last)
+  end
+  at = ends + ${EXPIRY_SLACK_MS}
+  for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], at) end
+  writes.expires = at
 end
 `;
 
 /**
  * Adds the jobs to the tenant's index, open set and ledger unless the open
- * set or the ledger would overflow: all of them or none. KEYS: stored,
- * held-until, index, open. ARGV: now (ms), quota (0 = none), byte budget
- * (0 = none), then each job's id and bytes. Answers 1, 0 (open set full) or
- * -1 (ledger full).
+ * set or the ledger would overflow: all of them or none. An unfinished job
+ * has no held-until entry: settle gives it one. KEYS: stored, held-until,
+ * index, open. ARGV: now (ms), quota (0 = none), byte budget (0 = none), then
+ * each job's id and bytes. Answers 1, 0 (open set full) or -1 (ledger full).
+ * One ZADD per key and one HSET for the whole batch: Lua's unpack bounds it
+ * to some 3990 jobs.
  */
-const RESERVE = `${RELEASE_ENDED}
+const RESERVE = `${LEDGER}
 local now = tonumber(ARGV[1])
-releaseEnded(now)
 local quota, budget = tonumber(ARGV[2]), tonumber(ARGV[3])
 local count = (#ARGV - 3) / 2
 if quota > 0 and redis.call('ZCARD', KEYS[4]) + count > quota then return 0 end
 local bytes = 0
 for i = 5, #ARGV, 2 do bytes = bytes + tonumber(ARGV[i]) end
-local ledger = redis.call('HMGET', KEYS[1], 'total', 'limit')
-if budget > 0 and tonumber(ledger[1] or '0') + bytes > budget then return -1 end
+local ledger = redis.call('HMGET', KEYS[1], 'total', 'limit', 'released', 'expires')
+local total = tonumber(ledger[1]) or 0
+total = releaseEnded(now, ledger[3], total, not fits(total, bytes, budget))
+if not fits(total, bytes, budget) then return flush(-1) end
+local created = {}
 for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
-  redis.call('ZADD', KEYS[4], now, id)
-  redis.call('ZADD', KEYS[3], now, id)
-  redis.call('HSET', KEYS[1], id, ARGV[i + 1])
-  redis.call('ZADD', KEYS[2], '+inf', id)
+  created[#created + 1] = now
+  created[#created + 1] = ARGV[i]
+  writes[ARGV[i]] = ARGV[i + 1]
 end
+redis.call('ZADD', KEYS[4], unpack(created))
+redis.call('ZADD', KEYS[3], unpack(created))
+writes.total = total + bytes
 -- settle reads the budget from here: the workers do not know the API's.
-if tonumber(ledger[2]) ~= budget then redis.call('HSET', KEYS[1], 'limit', budget) end
-redis.call('HINCRBY', KEYS[1], 'total', bytes)
--- The tenant has unfinished jobs again: its keys last until it has none (see settle).
-redis.call('PERSIST', KEYS[1])
-redis.call('PERSIST', KEYS[3])
-return 1
+if tonumber(ledger[2]) ~= budget then writes.limit = budget end
+persist(ledger[1], ledger[4])
+return flush(1)
 `;
 const reserve = luaScript('reserve', 4, RESERVE);
-
-/**
- * With no unfinished job (or other entry held until +inf) left, the ledger
- * and the index live as long as the longest-kept job (reserve makes them
- * persistent again). Their expiry moves only when it falls short, then
- * EXPIRY_SLACK_MS past that job. KEYS: stored, held-until, index.
- */
-const EXPIRE_WHEN_DONE = `
-local function expireWhenDone(now)
-  if redis.call('ZCOUNT', KEYS[2], '+inf', '+inf') > 0 then return end
-  local last = tonumber(redis.call('ZRANGE', KEYS[2], -1, -1, 'WITHSCORES')[2])
-  if not last then return end
-  local ttl = redis.call('PTTL', KEYS[1])
-  if ttl < 0 or now + ttl < last then
-    for i = 1, 3 do redis.call('PEXPIREAT', KEYS[i], last + ${EXPIRY_SLACK_MS}) end
-  end
-end
-`;
 
 /**
  * A job is finished (or canceled): out of the open set; its result's bytes
@@ -144,26 +196,27 @@ end
  * KEYS: stored, held-until, index, open. ARGV: now (ms), job id, result
  * bytes, until (ms), held bytes to set instead of adding (-1: add).
  */
-const SETTLE = `${RELEASE_ENDED}${EXPIRE_WHEN_DONE}
-local id = ARGV[2]
-releaseEnded(tonumber(ARGV[1]))
+const SETTLE = `${LEDGER}
+local now, id = tonumber(ARGV[1]), ARGV[2]
 redis.call('ZREM', KEYS[4], id)
-local ledger = redis.call('HMGET', KEYS[1], id, 'limit', 'total')
+local ledger = redis.call('HMGET', KEYS[1], id, 'limit', 'total', 'released', 'expires')
 local held = tonumber(ledger[1])
 if not held then return 1 end
+local limit = tonumber(ledger[2] or '0')
 local set = tonumber(ARGV[5])
 local add = set >= 0 and set - held or math.max(0, tonumber(ARGV[3]) - ${RESULT_ALLOWANCE_BYTES})
-if add > 0 then
-  local limit = tonumber(ledger[2] or '0')
-  if limit > 0 and tonumber(ledger[3] or '0') + add > limit then return 0 end
-end
+local total, gone = tonumber(ledger[3] or '0'), nil
+total, gone = releaseEnded(now, ledger[4], total, not fits(total, add, limit))
+-- Released just now, its retention over: a late second settle, which finds nothing to do.
+if gone[id] then return flush(1) end
+if not fits(total, add, limit) then return flush(0) end
 if add ~= 0 then
-  redis.call('HINCRBY', KEYS[1], id, add)
-  redis.call('HINCRBY', KEYS[1], 'total', add)
+  writes[id] = held + add
+  writes.total = total + add
 end
-redis.call('ZADD', KEYS[2], 'XX', ARGV[4], id)
-expireWhenDone(tonumber(ARGV[1]))
-return 1
+local added = redis.call('ZADD', KEYS[2], ARGV[4], id)
+expireWhenDone(tonumber(ARGV[4]), ledger[5], added)
+return flush(1)
 `;
 const settle = luaScript('settle', 4, SETTLE);
 
@@ -171,28 +224,30 @@ const settle = luaScript('settle', 4, SETTLE);
  * Holds bytes a tenant keeps in Redis besides its jobs (a workflow's record)
  * under a ledger entry of their own, until `until`: set to `bytes` (0
  * releases them), unless that takes the tenant past its budget. KEYS:
- * stored, held-until, index. ARGV: now (ms), entry, bytes, until (ms, or
- * +inf), byte budget (0 = none). Answers 1, or 0 (ledger full).
+ * stored, held-until, index, open. ARGV: now (ms), entry, bytes, until (ms,
+ * or +inf), byte budget (0 = none). Answers 1, or 0 (ledger full).
  */
-const HOLD = `${RELEASE_ENDED}${EXPIRE_WHEN_DONE}
+const HOLD = `${LEDGER}
 local now = tonumber(ARGV[1])
-releaseEnded(now)
 local entry, bytes, budget = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[5])
-local ledger = redis.call('HMGET', KEYS[1], 'total', entry)
-local add = bytes - (tonumber(ledger[2]) or 0)
-if budget > 0 and add > 0 and tonumber(ledger[1] or '0') + add > budget then return 0 end
-redis.call('HSET', KEYS[1], entry, bytes)
-if add ~= 0 then redis.call('HINCRBY', KEYS[1], 'total', add) end
-redis.call('ZADD', KEYS[2], ARGV[4], entry)
+local ledger = redis.call('HMGET', KEYS[1], 'total', entry, 'released', 'expires')
+local had = tonumber(ledger[2]) or 0
+local total, gone = tonumber(ledger[1] or '0'), nil
+total, gone = releaseEnded(now, ledger[3], total, not fits(total, bytes - had, budget))
+if gone[entry] then had = 0 end
+local add = bytes - had
+if not fits(total, add, budget) then return flush(0) end
+writes[entry] = bytes
+writes.total = total + add
+local added = redis.call('ZADD', KEYS[2], ARGV[4], entry)
 if ARGV[4] == '+inf' then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[3])
+  persist(ledger[1], ledger[4])
 else
-  expireWhenDone(now)
+  expireWhenDone(tonumber(ARGV[4]), ledger[4], added)
 end
-return 1
+return flush(1)
 `;
-const hold = luaScript('hold', 3, HOLD);
+const hold = luaScript('hold', 4, HOLD);
 
 function tenantKeys(keys: OffloadKeys, tenant: string): string[] {
   return [
@@ -280,6 +335,8 @@ export class TenantJobs {
     jobs: readonly { id: string; inputBytes: number }[],
     now = Date.now(),
   ): Promise<void> {
+    // The script's ZADDs take one job at least.
+    if (jobs.length === 0) return;
     let answer = await this.tryReserve(tenant, jobs, now);
     if (answer === 1) return;
     if (answer === 0) {
@@ -300,20 +357,15 @@ export class TenantJobs {
    * StorageQuotaExceededError when more would take the tenant past its budget.
    */
   async hold(tenant: string, entry: string, bytes: number, until: number): Promise<void> {
-    const [stored, heldUntil, index] = tenantKeys(this.keys, tenant) as [string, string, string];
-    const answer = await hold(
-      this.redis,
-      [stored, heldUntil, index],
-      [
-        Date.now(),
-        entry,
-        bytes,
-        until === Number.POSITIVE_INFINITY ? '+inf' : until,
-        this.options.maxStoredBytes,
-      ],
-    );
+    const answer = await hold(this.redis, tenantKeys(this.keys, tenant), [
+      Date.now(),
+      entry,
+      bytes,
+      until === Number.POSITIVE_INFINITY ? '+inf' : until,
+      this.options.maxStoredBytes,
+    ]);
     if (Number(answer) === 1) return;
-    const held = Number(await this.redis.hget(stored, 'total'));
+    const held = Number(await this.redis.hget(this.keys.tenantStored(tenant), 'total'));
     throw new StorageQuotaExceededError(this.options.maxStoredBytes, held);
   }
 
