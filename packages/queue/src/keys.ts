@@ -39,10 +39,15 @@ export interface OffloadKeys {
   tenantOpenJobs(tenant: string): string;
   /**
    * Hash: job id → bytes of its input and result held in Redis; field `total`
-   * their sum, `limit` the tenant's budget as the API last set it (see tenant-jobs.ts).
+   * their sum, `limit` the tenant's budget as the API last set it, `expires`
+   * the expiry set on the tenant's keys (0 while persistent), `released` when
+   * ended entries were last released (see tenant-jobs.ts).
    */
   tenantStored(tenant: string): string;
-  /** Sorted set: job id → when its retention ends (ms since epoch; +inf while unfinished). */
+  /**
+   * Sorted set: finished job id → when its retention ends (ms since epoch); a
+   * held entry (a workflow's record) → the same, +inf while it is running.
+   */
   tenantHeldUntil(tenant: string): string;
   /** String: the job an Idempotency-Key of a tenant stands for (key given as its sha256, hex). */
   idempotency(tenant: string, keyHash: string): string;
