@@ -160,8 +160,8 @@ export async function createWorker(deps: WorkerDeps): Promise<OffloadWorker> {
         history.add(attempt);
       };
       try {
-        // The cancel may have been announced while this check was on its way: the listener sets the flag.
-        if ((await cancels.isCanceled(job.id)) || entry.canceled) {
+        // Marked before the fetch, announced before this runner registered it, or since (the flag).
+        if (job.canceled || cancels.wasAnnounced(job.id) || entry.canceled) {
           throw new ExecutionError('canceled', 'Canceled before it started', true);
         }
         log.debug('job started');

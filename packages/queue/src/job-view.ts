@@ -2,7 +2,7 @@ import { isFinal, type JobState, type JobSummary, type JobView } from '@offload/
 import type { JobsOptions } from 'bullmq';
 import { Job } from 'bullmq';
 import type { RedisClient } from './connection.ts';
-import { decodeFailure } from './failure.ts';
+import { decodeFailure, encodeFailure } from './failure.ts';
 import { isHeld } from './fair-share.ts';
 import { luaScript } from './lua-script.ts';
 import { PENDING_WEBHOOK } from './webhook-deliveries.ts';
@@ -117,16 +117,32 @@ export interface JobRecord {
  */
 export const CANCEL_MARK = 'canceled';
 
-/** Sets CANCEL_MARK in a job's hash if the job still exists (never creates a hash). KEYS: the job's. */
+/** What a job canceled before it started failed with; a cancel also writes it into the job's hash. */
+export const CANCELED_BEFORE_START = encodeFailure('canceled', 'Canceled before it started');
+
+/**
+ * Marks a job canceled in its hash, if the job still exists (never creates a
+ * hash): CANCEL_MARK for reads, and its failure reason for workers, which
+ * BullMQ hands them with the job: a worker that takes the job after this
+ * (one whose worker was lost while running it, say) fails it unrun without
+ * asking Redis. KEYS: the job's. ARGV: the reason.
+ */
 const markCanceled = luaScript(
   'mark_canceled',
   1,
-  `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], '${CANCEL_MARK}', 1) end`,
+  `if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], '${CANCEL_MARK}', 1, 'failedReason', ARGV[1])
+end`,
 );
 
 /** Marks the job (its hash key) canceled, after its cancel record is written. */
 export async function markJobCanceled(redis: RedisClient, jobKey: string): Promise<void> {
-  await markCanceled(redis, [jobKey], []);
+  await markCanceled(redis, [jobKey], [CANCELED_BEFORE_START]);
+}
+
+/** Whether a job as BullMQ hands it to a worker was marked canceled (markJobCanceled). */
+export function isMarkedCanceled(job: { failedReason?: string | undefined }): boolean {
+  return job.failedReason === CANCELED_BEFORE_START;
 }
 
 /**

@@ -6,7 +6,7 @@ import { encodeFailure, JobFailure } from './failure.ts';
 import { FairShare, isHeld } from './fair-share.ts';
 import { HEARTBEAT_EVERY_MS, HEARTBEAT_TTL_MS } from './fleet.ts';
 import type { Retention } from './job-options.ts';
-import { hasWebhook, type JobData } from './job-view.ts';
+import { hasWebhook, isMarkedCanceled, type JobData } from './job-view.ts';
 import type { OffloadKeys } from './keys.ts';
 import { stepInput } from './step-input.ts';
 import { RESULT_ALLOWANCE_BYTES, settleJob } from './tenant-jobs.ts';
@@ -26,6 +26,8 @@ export interface RunningJob {
   fingerprint: string | undefined;
   /** When the job became runnable: added, or its delay over, ms since epoch. */
   queuedAt: number;
+  /** Its cancel was recorded before it was fetched (job-view.ts markJobCanceled): fail it unrun. */
+  canceled: boolean;
   /** Records progress in Redis; fire and forget. */
   progress(value: number | object): void;
   /** Appends to the job's log; fire and forget. */
@@ -166,6 +168,7 @@ export function startQueueWorker(options: QueueWorkerOptions): QueueWorker {
       fingerprint: job.data.fingerprint,
       // A held job's delay only kept it for the dispatcher; it was queued from its creation.
       queuedAt: job.timestamp + (isHeld({ delay: job.opts.delay }) ? 0 : (job.opts.delay ?? 0)),
+      canceled: isMarkedCanceled(job),
       progress: (value) => {
         job.updateProgress(value).catch(() => {});
       },
