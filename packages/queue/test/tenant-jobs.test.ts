@@ -5,7 +5,7 @@ import { testPrefix } from '../../../tests/support/processes.ts';
 import { testRedis } from '../../../tests/support/redis-url.ts';
 import { createRedis } from '../src/connection.ts';
 import { DEFAULT_RETENTION } from '../src/job-options.ts';
-import { offloadKeys } from '../src/keys.ts';
+import { type OffloadKeys, offloadKeys } from '../src/keys.ts';
 import {
   JOB_OVERHEAD_BYTES,
   QueueQuotaExceededError,
@@ -26,6 +26,24 @@ function jobsOf(states: Map<string, JobState>) {
       state ? ({ id, task: 'cpu.burn', state, progress: 0 } as JobSummary) : null,
     );
   };
+}
+
+const HOUR = 60 * 60 * 1000;
+
+/** An index with no quota that knows no job's state (the ledger's own behaviour is under test). */
+function unlimited(keys: OffloadKeys): TenantJobs {
+  return new TenantJobs(redis, keys, {
+    maxOpenJobs: 0,
+    maxStoredBytes: 0,
+    failedRetentionMs: DEFAULT_RETENTION.failedMs,
+    summaryOf: jobsOf(new Map()),
+  });
+}
+
+/** When each of tenant t's keys (ledger, held-until, index) expires, ms since epoch; -1: never. */
+function expiriesOf(keys: OffloadKeys): Promise<number[]> {
+  const tenantKeys = [keys.tenantStored('t'), keys.tenantHeldUntil('t'), keys.tenantJobs('t')];
+  return Promise.all(tenantKeys.map((key) => redis.pexpiretime(key)));
 }
 
 describe('the per-tenant job index', () => {
@@ -126,68 +144,52 @@ describe('the per-tenant job index', () => {
     expect(await total()).toBe(1000 + 2 * job);
   });
 
-  it("keeps a tenant's keys while it has unfinished jobs, then as long as its longest-kept job, no longer than an hour past it", async () => {
+  it("keeps a tenant's keys while it has unfinished jobs, then as long as its longest-kept job, no longer than an HOUR past it", async () => {
     const keys = offloadKeys(testPrefix());
-    const index = new TenantJobs(redis, keys, {
-      maxOpenJobs: 0,
-      maxStoredBytes: 0,
-      failedRetentionMs: DEFAULT_RETENTION.failedMs,
-      summaryOf: jobsOf(new Map()),
-    });
-    const tenantKeys = [keys.tenantStored('t'), keys.tenantHeldUntil('t'), keys.tenantJobs('t')];
-    const expiries = () => Promise.all(tenantKeys.map((key) => redis.pexpiretime(key)));
-    const hour = 60 * 60 * 1000;
+    const index = unlimited(keys);
     const now = Date.now();
     await index.reserve('t', [{ id: 'a', inputBytes: 10 }], now);
     await index.reserve('t', [{ id: 'b', inputBytes: 10 }], now);
-    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + 2 * hour });
+    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + 2 * HOUR });
     // b is unfinished: nothing expires.
-    expect(await expiries()).toEqual([-1, -1, -1]);
-    await settleJob(redis, keys, 't', 'b', { resultBytes: 0, until: now + hour });
-    for (const expiry of await expiries()) {
-      expect(expiry).toBeGreaterThanOrEqual(now + 2 * hour);
-      expect(expiry).toBeLessThanOrEqual(now + 3 * hour);
+    expect(await expiriesOf(keys)).toEqual([-1, -1, -1]);
+    await settleJob(redis, keys, 't', 'b', { resultBytes: 0, until: now + HOUR });
+    for (const expiry of await expiriesOf(keys)) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 2 * HOUR);
+      expect(expiry).toBeLessThanOrEqual(now + 3 * HOUR);
     }
     // A new job: all persistent again until it finishes; finishing later than the expiry moves it.
     await index.reserve('t', [{ id: 'c', inputBytes: 10 }], now);
-    expect(await expiries()).toEqual([-1, -1, -1]);
-    await settleJob(redis, keys, 't', 'c', { resultBytes: 0, until: now + 5 * hour });
-    for (const expiry of await expiries()) {
-      expect(expiry).toBeGreaterThanOrEqual(now + 5 * hour);
-      expect(expiry).toBeLessThanOrEqual(now + 6 * hour);
+    expect(await expiriesOf(keys)).toEqual([-1, -1, -1]);
+    await settleJob(redis, keys, 't', 'c', { resultBytes: 0, until: now + 5 * HOUR });
+    for (const expiry of await expiriesOf(keys)) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 5 * HOUR);
+      expect(expiry).toBeLessThanOrEqual(now + 6 * HOUR);
     }
   });
 
   it('keeps the keys of a tenant with an entry held until Infinity (a running workflow), however its jobs end', async () => {
     const keys = offloadKeys(testPrefix());
-    const index = new TenantJobs(redis, keys, {
-      maxOpenJobs: 0,
-      maxStoredBytes: 0,
-      failedRetentionMs: DEFAULT_RETENTION.failedMs,
-      summaryOf: jobsOf(new Map()),
-    });
-    const tenantKeys = [keys.tenantStored('t'), keys.tenantHeldUntil('t'), keys.tenantJobs('t')];
-    const expiries = () => Promise.all(tenantKeys.map((key) => redis.pexpiretime(key)));
-    const hour = 60 * 60 * 1000;
+    const index = unlimited(keys);
     const now = Date.now();
     await index.reserve('t', [{ id: 'a', inputBytes: 10 }], now);
     await index.hold('t', 'workflow:w', 100, Number.POSITIVE_INFINITY);
-    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + hour });
-    expect(await expiries()).toEqual([-1, -1, -1]);
-    // The workflow ends: the keys last as long as its record, no longer than an hour past it.
-    await index.hold('t', 'workflow:w', 50, now + 2 * hour);
-    for (const expiry of await expiries()) {
-      expect(expiry).toBeGreaterThanOrEqual(now + 2 * hour);
-      expect(expiry).toBeLessThanOrEqual(now + 3 * hour);
+    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + HOUR });
+    expect(await expiriesOf(keys)).toEqual([-1, -1, -1]);
+    // The workflow ends: the keys last as long as its record, no longer than an HOUR past it.
+    await index.hold('t', 'workflow:w', 50, now + 2 * HOUR);
+    for (const expiry of await expiriesOf(keys)) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 2 * HOUR);
+      expect(expiry).toBeLessThanOrEqual(now + 3 * HOUR);
     }
     // a settled again (a canceled job's worker), kept longer: the expiry follows.
-    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + 4 * hour });
-    for (const expiry of await expiries()) {
-      expect(expiry).toBeGreaterThanOrEqual(now + 4 * hour);
-      expect(expiry).toBeLessThanOrEqual(now + 5 * hour);
+    await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + 4 * HOUR });
+    for (const expiry of await expiriesOf(keys)) {
+      expect(expiry).toBeGreaterThanOrEqual(now + 4 * HOUR);
+      expect(expiry).toBeLessThanOrEqual(now + 5 * HOUR);
     }
     await index.hold('t', 'workflow:v', 100, Number.POSITIVE_INFINITY);
-    expect(await expiries()).toEqual([-1, -1, -1]);
+    expect(await expiriesOf(keys)).toEqual([-1, -1, -1]);
     expect(Number(await redis.hget(keys.tenantStored('t'), 'total'))).toBe(
       10 + JOB_OVERHEAD_BYTES + 50 + 100,
     );
@@ -195,16 +197,10 @@ describe('the per-tenant job index', () => {
 
   it("releases a job's bytes when its retention ends, though the tenant's keys would have expired while it was unfinished", async () => {
     const keys = offloadKeys(testPrefix());
-    const index = new TenantJobs(redis, keys, {
-      maxOpenJobs: 0,
-      maxStoredBytes: 0,
-      failedRetentionMs: DEFAULT_RETENTION.failedMs,
-      summaryOf: jobsOf(new Map()),
-    });
-    const hour = 60 * 60 * 1000;
-    const anHourAgo = Date.now() - hour;
+    const index = unlimited(keys);
+    const anHourAgo = Date.now() - HOUR;
     await index.reserve('t', [{ id: 'a', inputBytes: 10 }], anHourAgo - 1000);
-    // a's retention ended an hour ago less 100 ms: the tenant's keys expire in 100 ms.
+    // a's retention ended an HOUR ago less 100 ms: the tenant's keys expire in 100 ms.
     await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: anHourAgo + 100 });
     // b was submitted before that, and is unfinished past the expiry.
     await index.reserve('t', [{ id: 'b', inputBytes: 20 }], anHourAgo);
