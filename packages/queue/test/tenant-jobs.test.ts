@@ -144,7 +144,7 @@ describe('the per-tenant job index', () => {
     expect(await total()).toBe(1000 + 2 * job);
   });
 
-  it("keeps a tenant's keys while it has unfinished jobs, then as long as its longest-kept job, no longer than an HOUR past it", async () => {
+  it("keeps a tenant's keys while it has unfinished jobs, then as long as its longest-kept job, no longer than an hour past it", async () => {
     const keys = offloadKeys(testPrefix());
     const index = unlimited(keys);
     const now = Date.now();
@@ -176,7 +176,7 @@ describe('the per-tenant job index', () => {
     await index.hold('t', 'workflow:w', 100, Number.POSITIVE_INFINITY);
     await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: now + HOUR });
     expect(await expiriesOf(keys)).toEqual([-1, -1, -1]);
-    // The workflow ends: the keys last as long as its record, no longer than an HOUR past it.
+    // The workflow ends: the keys last as long as its record, no longer than an hour past it.
     await index.hold('t', 'workflow:w', 50, now + 2 * HOUR);
     for (const expiry of await expiriesOf(keys)) {
       expect(expiry).toBeGreaterThanOrEqual(now + 2 * HOUR);
@@ -200,7 +200,7 @@ describe('the per-tenant job index', () => {
     const index = unlimited(keys);
     const anHourAgo = Date.now() - HOUR;
     await index.reserve('t', [{ id: 'a', inputBytes: 10 }], anHourAgo - 1000);
-    // a's retention ended an HOUR ago less 100 ms: the tenant's keys expire in 100 ms.
+    // a's retention ended an hour ago less 100 ms: the tenant's keys expire in 100 ms.
     await settleJob(redis, keys, 't', 'a', { resultBytes: 0, until: anHourAgo + 100 });
     // b was submitted before that, and is unfinished past the expiry.
     await index.reserve('t', [{ id: 'b', inputBytes: 20 }], anHourAgo);
