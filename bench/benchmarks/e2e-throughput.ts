@@ -34,7 +34,12 @@ interface Batch {
   /** ms until every submission was acknowledged, and until every job completed. */
   submittedMs: number;
   completedMs: number;
+  /** CPU per job of each process taking part (the bench's own process is the client), µs. */
+  cpuUsPerJob: Record<string, number>;
 }
+
+/** A process whose CPU a batch counts: its name and how to read its CPU time so far, seconds. */
+type CpuMeter = [name: string, read: () => number | Promise<number>];
 
 /**
  * Tiny jobs per second from submit to completion. Offload: POST /v1/jobs to
@@ -76,8 +81,23 @@ export const e2eThroughput: Benchmark = {
     const rawCompleted = `${rawPrefix}:default:completed`;
     const completed = (key: string) => stack.redis.zcard(key);
 
-    const batch = async (key: string, submitOne: () => Promise<unknown>): Promise<Batch> => {
+    const benchCpu = () => {
+      const { user, system } = process.cpuUsage();
+      return (user + system) / 1e6;
+    };
+    const batch = async (
+      key: string,
+      submitOne: () => Promise<unknown>,
+      meters: CpuMeter[],
+    ): Promise<Batch> => {
+      const all: CpuMeter[] = [
+        ...meters,
+        ['redis', () => stack.redisCpuSeconds()],
+        ['client', benchCpu],
+      ];
+      const readAll = () => Promise.all(all.map(([, read]) => read()));
       const before = await completed(key);
+      const cpuBefore = await readAll();
       const started = performance.now();
       await submitAll(jobs, submitOne);
       const submittedMs = performance.now() - started;
@@ -88,12 +108,25 @@ export const e2eThroughput: Benchmark = {
         5,
       );
       const completedMs = performance.now() - started;
-      return { jobsPerSecond: jobs / (completedMs / 1000), submittedMs, completedMs };
+      const cpuAfter = await readAll();
+      const cpuUsPerJob = Object.fromEntries(
+        all.map(([name], i) => [
+          name,
+          Math.round((((cpuAfter[i] as number) - (cpuBefore[i] as number)) * 1e6) / jobs),
+        ]),
+      );
+      return { jobsPerSecond: jobs / (completedMs / 1000), submittedMs, completedMs, cpuUsPerJob };
     };
-    const viaOffload = () => batch(offloadCompleted, () => submit(api.http, TINY.task, TINY.input));
-    const viaProducer = () => batch(offloadCompleted, submitDirect);
-    const viaRaw = () =>
-      batch(rawCompleted, () => queue.add(TINY.task, { task: TINY.task, input: TINY.input }));
+    const viaOffload = (meters: CpuMeter[]) =>
+      batch(offloadCompleted, () => submit(api.http, TINY.task, TINY.input), meters);
+    const viaProducer = (meters: CpuMeter[]) => batch(offloadCompleted, submitDirect, meters);
+    const viaRaw = (meters: CpuMeter[]) =>
+      batch(
+        rawCompleted,
+        () => queue.add(TINY.task, { task: TINY.task, input: TINY.input }),
+        meters,
+      );
+    const meterOf = (name: string, pid: number): CpuMeter => [name, () => stack.cpuSeconds(pid)];
 
     const figures: Figure[] = [];
     const details: Record<string, unknown> = {
@@ -110,22 +143,23 @@ export const e2eThroughput: Benchmark = {
           /raw worker ready/,
         );
         const rounds: { offload: Batch; raw: Batch; producer: Batch }[] = [];
+        const offloadMeters = [meterOf('api', api.pid), meterOf('worker', worker.pid)];
+        const producerMeters = [meterOf('worker', worker.pid)];
+        const rawMeters = [meterOf('worker', rawWorker.pid)];
         try {
           // One short batch each first: connections, JIT and the executors' first jobs.
-          await batch(offloadCompleted, () => submit(api.http, TINY.task, TINY.input));
-          await batch(rawCompleted, () =>
-            queue.add(TINY.task, { task: TINY.task, input: TINY.input }),
-          );
+          await viaOffload(offloadMeters);
+          await viaRaw(rawMeters);
           for (let round = 0; round < ctx.rounds; round++) {
             const r = {} as { offload: Batch; raw: Batch; producer: Batch };
             await alternate(
               round,
               async () => {
-                r.offload = await viaOffload();
-                r.producer = await viaProducer();
+                r.offload = await viaOffload(offloadMeters);
+                r.producer = await viaProducer(producerMeters);
               },
               async () => {
-                r.raw = await viaRaw();
+                r.raw = await viaRaw(rawMeters);
               },
             );
             ctx.log(
@@ -158,6 +192,21 @@ export const e2eThroughput: Benchmark = {
           ratio: {
             name: '× raw',
             value: median(rounds.map((r) => r.producer.jobsPerSecond / r.raw.jobsPerSecond)),
+          },
+        });
+        const totalCpu = (b: Batch) => Object.values(b.cpuUsPerJob).reduce((a, n) => a + n, 0);
+        figures.push({
+          benchmark: 'e2e-throughput',
+          figure: `CPU per job, every process (API, worker, Redis, client), concurrency ${concurrency}`,
+          unit: 'µs',
+          offload: median(rounds.map((r) => totalCpu(r.offload))),
+          baseline: {
+            name: 'raw BullMQ (worker, Redis, client)',
+            value: median(rounds.map((r) => totalCpu(r.raw))),
+          },
+          ratio: {
+            name: '× raw',
+            value: median(rounds.map((r) => totalCpu(r.offload) / totalCpu(r.raw))),
           },
         });
         details[`concurrency${concurrency}`] = rounds;

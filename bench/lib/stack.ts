@@ -42,6 +42,9 @@ export interface WorkerOptions {
   env?: Record<string, string>;
 }
 
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat's CPU times (100 on every mainstream kernel). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** Longest a process gets to stop on SIGTERM before it is killed, ms. */
 const STOP_WITHIN_MS = 10_000;
 
@@ -187,6 +190,20 @@ export class BenchStack {
     const fixture = this.track(child);
     const readyLine = await child.waitForLine(ready, 60_000);
     return { ...fixture, readyLine };
+  }
+
+  /** CPU time a process has used so far, all its threads, user + system, seconds (Linux /proc). */
+  cpuSeconds(pid: number): number {
+    // Fields after the command name: state is the 3rd of stat, utime and stime its 14th and 15th.
+    const fields = (readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1] ?? '').split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  }
+
+  /** CPU time the Redis server has used so far, every thread, seconds (INFO cpu). */
+  async redisCpuSeconds(): Promise<number> {
+    const info = await this.redis.info('cpu');
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
+    return field('used_cpu_user') + field('used_cpu_sys');
   }
 
   /** Resident set size of a process, bytes (Linux /proc). */
