@@ -134,6 +134,9 @@ export async function waitForReplicas(
 ): Promise<number> {
   const answers = await redis.pipeline().exists(slotKey).wait(replicas, timeoutMs).exec();
   const [err, acked] = answers?.[1] ?? [new Error('WAIT got no answer'), 0];
+  // The writes were acknowledged; the connection closing during WAIT (the primary killed, say)
+  // leaves their replication unconfirmed, which is what 0 says.
+  if (err && isRedisUnavailable(err)) return 0;
   if (err) throw err;
   return Number(acked);
 }
@@ -164,7 +167,7 @@ export class RedisOutOfMemoryError extends Error {
 }
 
 const UNAVAILABLE =
-  /Connection is closed|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF|TRYAGAIN|Too many Cluster redirections|refresh slots cache|None of startup nodes|Cluster isn't ready|MASTERDOWN|NOREPLICAS/;
+  /Connection is closed|Command aborted due to connection close|enableOfflineQueue|Stream isn't writeable|Command timed out|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|MaxRetriesPerRequest|LOADING|CLUSTERDOWN|READONLY|MISCONF|TRYAGAIN|Too many Cluster redirections|refresh slots cache|None of startup nodes|Cluster isn't ready|MASTERDOWN|NOREPLICAS/;
 /** Redis' answer to a write past maxmemory, also when a Lua script (BullMQ's) hits it. */
 const OUT_OF_MEMORY = /OOM command not allowed/;
 
