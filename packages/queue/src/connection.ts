@@ -76,8 +76,8 @@ function clusterOptions(role: RedisRole, password: string | undefined): ClusterO
  * Sends what one turn of the event loop writes to a connection in one system
  * call: the socket is corked at the turn's first command and uncorked once
  * the turn's promise callbacks have run (process.nextTick), so a job's calls
- * made together (fair share's start and the cancel check; its end, the
- * ledger and BullMQ's finish) reach Redis as one packet, which Redis reads
+ * made together (its end in fair share, the ledger and BullMQ's finish; a
+ * submit's quota and fair-share calls) reach Redis as one packet, which Redis reads
  * and answers once. Redis' CPU per job falls by about a fifth (bench
  * redis-cost). Unlike ioredis' auto-pipelining, which holds a batch back
  * until the one before it is answered, nothing waits for a reply: a job's
